@@ -1,0 +1,2 @@
+//! Exposition formats.
+#![deny(missing_docs)]
