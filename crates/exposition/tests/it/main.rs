@@ -1,0 +1,3 @@
+//! Integration tests of prom-exposition: one binary, one module per concern.
+
+mod golden;
