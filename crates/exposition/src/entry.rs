@@ -52,6 +52,8 @@ pub struct Sample<'a> {
     /// The series text exactly as written: the metric name and the label set with its braces.
     /// Identical text means an identical series, so a scraper can cache by it.
     pub series: &'a str,
+    /// The 1-based line the sample is on.
+    pub line: u32,
 }
 
 /// An exemplar: a label set (such as a trace id), a value and an optional timestamp.

@@ -28,21 +28,28 @@
 //!   [`LabelSet`] decoding labels lazily and [`Sample::series`] the raw series text for caches.
 //! - Content negotiation: [`negotiate`] picks the parser from a `Content-Type`, with
 //!   Prometheus 3's fallback rules; [`accept_header`] builds the scraper's `Accept`.
+//! - Whole expositions: [`collect`] groups entries into owned [`MetricFamily`]s;
+//!   [`encode_text`] and [`encode_openmetrics`] write them back (what is read back equals what
+//!   was written).
 //! - Errors: [`ParseError`] with a [`Position`] and an [`ErrorKind`]; [`ParseError::render`]
 //!   shows the line with a caret.
 #![deny(missing_docs)]
 
+pub mod encode;
 mod entry;
 mod error;
+pub mod family;
 mod grammar;
 mod negotiate;
 mod openmetrics;
 mod parser;
 
+pub use encode::{encode, encode_openmetrics, encode_text};
 pub use entry::{Entry, Exemplar, Label, LabelIter, LabelSet, Sample};
 pub use error::{ErrorKind, ParseError, Position, Result};
 pub use negotiate::{
     Format, Negotiated, NegotiationError, ScrapeProtocol, UnknownProtocol, accept_header,
     negotiate,
 };
+pub use family::{MetricFamily, OwnedExemplar, OwnedSample, collect};
 pub use parser::Parser;

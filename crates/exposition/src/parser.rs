@@ -351,6 +351,7 @@ impl<'a> Parser<'a> {
             timestamp,
             exemplar,
             series,
+            line: self.line,
         };
         self.finish_line(i);
         Ok(sample)
