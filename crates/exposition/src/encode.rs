@@ -199,7 +199,12 @@ pub fn write_float(out: &mut String, v: f64) {
             out.push('.');
             out.push_str(&digits[1..]);
         }
-        let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.unsigned_abs());
+        let _ = write!(
+            out,
+            "e{}{:02}",
+            if exp < 0 { '-' } else { '+' },
+            exp.unsigned_abs()
+        );
         return;
     }
     let dp = exp + 1;
@@ -293,7 +298,10 @@ mod tests {
             unit: None,
             samples: vec![OwnedSample {
                 name: "my.metric".into(),
-                labels: vec![("label.x".into(), "v\"\n".into()), ("ok".into(), "1".into())],
+                labels: vec![
+                    ("label.x".into(), "v\"\n".into()),
+                    ("ok".into(), "1".into()),
+                ],
                 value: 2.0,
                 ..OwnedSample::default()
             }],

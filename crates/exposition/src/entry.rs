@@ -99,9 +99,7 @@ impl<'a> LabelSet<'a> {
 
     /// Iterates over the labels in the order written.
     pub fn iter(&self) -> LabelIter<'a> {
-        LabelIter {
-            rest: self.inner,
-        }
+        LabelIter { rest: self.inner }
     }
 
     /// Whether there are no labels.

@@ -307,7 +307,10 @@ mod tests {
 
     #[test]
     fn metric_names() {
-        assert_eq!(metric_name(b"foo:bar_1{").unwrap(), (&b"{"[..], &b"foo:bar_1"[..]));
+        assert_eq!(
+            metric_name(b"foo:bar_1{").unwrap(),
+            (&b"{"[..], &b"foo:bar_1"[..])
+        );
         assert_eq!(metric_name(b"_x 1").unwrap().1, b"_x");
         assert_eq!(rest_len(metric_name(b"1abc")), 4);
         assert_eq!(rest_len(metric_name(b"")), 0);
@@ -316,14 +319,24 @@ mod tests {
     #[test]
     fn label_names_reject_colon_and_digit_start() {
         assert_eq!(label_name(b"a_1=").unwrap().1, b"a_1");
-        assert_eq!(label_name(b"a:b").unwrap().1, b"a", "colon ends a label name");
+        assert_eq!(
+            label_name(b"a:b").unwrap().1,
+            b"a",
+            "colon ends a label name"
+        );
         assert_eq!(rest_len(label_name(b"9a")), 2);
     }
 
     #[test]
     fn quoted_strings() {
-        assert_eq!(quoted(br#""abc" x"#).unwrap(), (&b" x"[..], (&b"abc"[..], false)));
-        assert_eq!(quoted(br#""a\"b\\c\nd" x"#).unwrap().1, (&br#"a\"b\\c\nd"#[..], true));
+        assert_eq!(
+            quoted(br#""abc" x"#).unwrap(),
+            (&b" x"[..], (&b"abc"[..], false))
+        );
+        assert_eq!(
+            quoted(br#""a\"b\\c\nd" x"#).unwrap().1,
+            (&br#"a\"b\\c\nd"#[..], true)
+        );
         assert_eq!(quoted(br#""""#).unwrap().1, (&b""[..], false));
         // Unterminated: the error points at the newline.
         assert_eq!(rest_len(quoted(b"\"ab\ncd")), 3);
@@ -353,7 +366,9 @@ mod tests {
         let nan = parse_float(b"NaN").unwrap();
         assert_eq!(nan.to_bits(), prom_model::value::NORMAL_NAN_BITS);
         assert_eq!(parse_float(b"nan").map(f64::to_bits), Some(nan.to_bits()));
-        for bad in ["", "+NaN", "-nan", "1_000", "0x10", "abc", "1e", "--1", "1.2.3", "٣"] {
+        for bad in [
+            "", "+NaN", "-nan", "1_000", "0x10", "abc", "1e", "--1", "1.2.3", "٣",
+        ] {
             assert_eq!(parse_float(bad.as_bytes()), None, "{bad}");
         }
     }
@@ -363,7 +378,9 @@ mod tests {
         for ok in ["0", "0042", "1.", ".5", "-1.5e-7", "+3E+2", "1e5"] {
             assert!(is_om_realnumber(ok.as_bytes()), "{ok}");
         }
-        for bad in ["", ".", "+", "e5", "1e", "1e+", "1.2.3", "Inf", "0x1", "1_0", " 1"] {
+        for bad in [
+            "", ".", "+", "e5", "1e", "1e+", "1.2.3", "Inf", "0x1", "1_0", " 1",
+        ] {
             assert!(!is_om_realnumber(bad.as_bytes()), "{bad}");
         }
         assert_eq!(parse_om_number(b"+Inf"), Some(f64::INFINITY));
@@ -375,7 +392,10 @@ mod tests {
 
     #[test]
     fn om_timestamps_are_exact_to_the_millisecond() {
-        assert_eq!(parse_om_timestamp(b"1520879607.789"), Some(1_520_879_607_789));
+        assert_eq!(
+            parse_om_timestamp(b"1520879607.789"),
+            Some(1_520_879_607_789)
+        );
         assert_eq!(parse_om_timestamp(b"1520879607"), Some(1_520_879_607_000));
         assert_eq!(parse_om_timestamp(b"-1.5"), Some(-1500));
         assert_eq!(parse_om_timestamp(b"0.001"), Some(1));

@@ -47,9 +47,8 @@ mod parser;
 pub use encode::{encode, encode_openmetrics, encode_text};
 pub use entry::{Entry, Exemplar, Label, LabelIter, LabelSet, Sample};
 pub use error::{ErrorKind, ParseError, Position, Result};
-pub use negotiate::{
-    Format, Negotiated, NegotiationError, ScrapeProtocol, UnknownProtocol, accept_header,
-    negotiate,
-};
 pub use family::{MetricFamily, OwnedExemplar, OwnedSample, collect};
+pub use negotiate::{
+    Format, Negotiated, NegotiationError, ScrapeProtocol, UnknownProtocol, accept_header, negotiate,
+};
 pub use parser::Parser;

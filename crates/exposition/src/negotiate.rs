@@ -96,7 +96,9 @@ impl fmt::Display for ScrapeProtocol {
 
 /// An unknown scrape protocol name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown scrape protocol {0:?}, expected one of PrometheusProto, OpenMetricsText0.0.1, OpenMetricsText1.0.0, PrometheusText0.0.4, PrometheusText1.0.0")]
+#[error(
+    "unknown scrape protocol {0:?}, expected one of PrometheusProto, OpenMetricsText0.0.1, OpenMetricsText1.0.0, PrometheusText0.0.4, PrometheusText1.0.0"
+)]
 pub struct UnknownProtocol(pub String);
 
 impl FromStr for ScrapeProtocol {
@@ -146,7 +148,9 @@ pub enum NegotiationError {
     #[error("{0}")]
     NoFallback(String),
     /// The Content-Type (or the fallback) names a format prom cannot parse.
-    #[error("unsupported format {0:?}: prom parses the Prometheus text format and OpenMetrics text")]
+    #[error(
+        "unsupported format {0:?}: prom parses the Prometheus text format and OpenMetrics text"
+    )]
     Unsupported(String),
 }
 
@@ -221,9 +225,8 @@ fn media_type(ct: &str) -> Option<String> {
 
 fn is_token(s: &str) -> bool {
     !s.is_empty()
-        && s.bytes().all(|c| {
-            c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
-        })
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c))
 }
 
 #[cfg(test)]
@@ -233,8 +236,18 @@ mod tests {
     #[test]
     fn chooses_by_media_type() {
         let t = negotiate(Some("text/plain; version=0.0.4; charset=utf-8"), None).unwrap();
-        assert_eq!(t, Negotiated { format: Format::Text, warning: None });
-        let om = negotiate(Some("application/openmetrics-text; version=1.0.0; charset=utf-8"), None).unwrap();
+        assert_eq!(
+            t,
+            Negotiated {
+                format: Format::Text,
+                warning: None
+            }
+        );
+        let om = negotiate(
+            Some("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+            None,
+        )
+        .unwrap();
         assert_eq!(om.format, Format::OpenMetrics);
         let upper = negotiate(Some("Text/Plain"), None).unwrap();
         assert_eq!(upper.format, Format::Text);
@@ -244,11 +257,21 @@ mod tests {
     fn missing_or_unknown_content_type_needs_a_fallback() {
         for ct in [None, Some(""), Some("application/json"), Some("garbage")] {
             let err = negotiate(ct, None).unwrap_err();
-            assert!(matches!(err, NegotiationError::NoFallback(_)), "{ct:?}: {err}");
-            assert!(err.to_string().contains("no fallback_scrape_protocol"), "{err}");
+            assert!(
+                matches!(err, NegotiationError::NoFallback(_)),
+                "{ct:?}: {err}"
+            );
+            assert!(
+                err.to_string().contains("no fallback_scrape_protocol"),
+                "{err}"
+            );
             let ok = negotiate(ct, Some(ScrapeProtocol::PrometheusText0_0_4)).unwrap();
             assert_eq!(ok.format, Format::Text);
-            assert!(ok.warning.unwrap().contains("using fallback_scrape_protocol PrometheusText0.0.4"));
+            assert!(
+                ok.warning
+                    .unwrap()
+                    .contains("using fallback_scrape_protocol PrometheusText0.0.4")
+            );
         }
         let om = negotiate(None, Some(ScrapeProtocol::OpenMetricsText1_0_0)).unwrap();
         assert_eq!(om.format, Format::OpenMetrics);
@@ -263,7 +286,11 @@ mod tests {
 
     #[test]
     fn malformed_content_type_uses_fallback() {
-        let n = negotiate(Some("text/plain; version"), Some(ScrapeProtocol::OpenMetricsText1_0_0)).unwrap();
+        let n = negotiate(
+            Some("text/plain; version"),
+            Some(ScrapeProtocol::OpenMetricsText1_0_0),
+        )
+        .unwrap();
         assert_eq!(n.format, Format::OpenMetrics);
         assert!(n.warning.unwrap().contains("could not parse"));
     }
@@ -282,7 +309,10 @@ mod tests {
 
     #[test]
     fn protocol_names_round_trip() {
-        for p in ScrapeProtocol::DEFAULT.iter().chain([&ScrapeProtocol::PrometheusProto]) {
+        for p in ScrapeProtocol::DEFAULT
+            .iter()
+            .chain([&ScrapeProtocol::PrometheusProto])
+        {
             assert_eq!(p.as_str().parse::<ScrapeProtocol>().unwrap(), *p);
         }
         assert!("prometheustext0.0.4".parse::<ScrapeProtocol>().is_err());

@@ -163,7 +163,10 @@ impl<'a> OmState<'a> {
             Metadata::Unit => "UNIT",
         };
         let repeated = match kind {
-            Metadata::Type => f.metric_type.replace(metric_type.unwrap_or_default()).is_some(),
+            Metadata::Type => f
+                .metric_type
+                .replace(metric_type.unwrap_or_default())
+                .is_some(),
             Metadata::Help => std::mem::replace(&mut f.help, true),
             Metadata::Unit => f.unit.replace(unit).is_some(),
         };
@@ -306,7 +309,10 @@ impl<'a> OmState<'a> {
             if Some(l.name.as_ref()) == own {
                 continue;
             }
-            let h = fnv(fnv(fnv(FNV_OFFSET, l.name.as_bytes()), &[0xff]), l.value.as_bytes());
+            let h = fnv(
+                fnv(fnv(FNV_OFFSET, l.name.as_bytes()), &[0xff]),
+                l.value.as_bytes(),
+            );
             hash = hash.wrapping_add(mix(h));
         }
         let reserved = match kind {
@@ -316,7 +322,10 @@ impl<'a> OmState<'a> {
         };
         if let Some(r) = reserved.filter(|r| own != Some(r)) {
             if s.labels.get(r).is_some() {
-                return Err(line(format!("{}{suffix} must not have a {r:?} label", name)));
+                return Err(line(format!(
+                    "{}{suffix} must not have a {r:?} label",
+                    name
+                )));
             }
         }
 
@@ -358,18 +367,18 @@ impl<'a> OmState<'a> {
         let value = |m: String| (m, Where::Value);
         let count_like = |what: &str| -> Result<(), Fail> {
             if v.is_nan() || v < 0.0 || !v.is_finite() || v.fract() != 0.0 {
-                return Err(value(format!("{what} must be a non-negative integer, not {v}")));
+                return Err(value(format!(
+                    "{what} must be a non-negative integer, not {v}"
+                )));
             }
             Ok(())
         };
         let p = &mut self.point;
         match (kind, suffix) {
-            (MetricType::Counter, "_total") => {
-                if v.is_nan() || v < 0.0 {
-                    return Err(value(format!(
-                        "counter {name}_total must be non-negative and not NaN, not {v}"
-                    )));
-                }
+            (MetricType::Counter, "_total") if v.is_nan() || v < 0.0 => {
+                return Err(value(format!(
+                    "counter {name}_total must be non-negative and not NaN, not {v}"
+                )));
             }
             (MetricType::Histogram | MetricType::GaugeHistogram, "_bucket") => {
                 let le_text = s.labels.get("le");
@@ -423,16 +432,18 @@ impl<'a> OmState<'a> {
             // payloads (client_golang's own examples); Prometheus accepts them and so do we.
             (MetricType::Summary, "") => {
                 let q = s.labels.get("quantile").ok_or_else(|| {
-                    line(format!("a summary's {name} sample needs a \"quantile\" label"))
+                    line(format!(
+                        "a summary's {name} sample needs a \"quantile\" label"
+                    ))
                 })?;
                 if !parse_om_number(q.as_bytes()).is_some_and(|q| (0.0..=1.0).contains(&q)) {
                     return Err(line(format!("quantile {q:?} is not a number from 0 to 1")));
                 }
             }
-            (MetricType::Info, "_info") => {
-                if v != 1.0 {
-                    return Err(value(format!("info {name}_info must have the value 1, not {v}")));
-                }
+            (MetricType::Info, "_info") if v != 1.0 => {
+                return Err(value(format!(
+                    "info {name}_info must have the value 1, not {v}"
+                )));
             }
             (MetricType::StateSet, "") => {
                 if s.labels.get(&name).is_none() {
@@ -451,7 +462,10 @@ impl<'a> OmState<'a> {
             let allowed = matches!(
                 (kind, suffix),
                 (MetricType::Counter, "_total")
-                    | (MetricType::Histogram | MetricType::GaugeHistogram, "_bucket")
+                    | (
+                        MetricType::Histogram | MetricType::GaugeHistogram,
+                        "_bucket"
+                    )
             );
             if !allowed {
                 return Err(line(format!(

@@ -12,12 +12,14 @@ use std::borrow::Cow;
 
 use prom_model::MetricType;
 
-use crate::entry::{Entry, Exemplar, LabelSet, Sample, unescape_label, unescape_om_help, unescape_text_help};
+use crate::entry::{
+    Entry, Exemplar, LabelSet, Sample, unescape_label, unescape_om_help, unescape_text_help,
+};
 use crate::error::{ErrorKind, ParseError, Position, Result, describe_found};
 use crate::grammar::{
-    GrammarError, GrammarErrorKind, PResult, blanks, is_metric_name_char,
-    label_name, metric_name, om_token, parse_float, parse_om_number, parse_om_timestamp,
-    parse_text_timestamp, quoted, text_token,
+    GrammarError, GrammarErrorKind, PResult, blanks, is_metric_name_char, label_name, metric_name,
+    om_token, parse_float, parse_om_number, parse_om_timestamp, parse_text_timestamp, quoted,
+    text_token,
 };
 use crate::negotiate::Format;
 use crate::openmetrics::{Metadata, OmState, Where};
@@ -166,7 +168,11 @@ impl<'a> Parser<'a> {
                 Ok(None)
             }
             Some(b'#') => self.text_comment(&i[1..]),
-            Some(_) => self.sample(i).map(|s| Some(Entry::Sample(s))),
+            Some(_) => {
+                let (sample, rest) = self.sample(i)?;
+                self.finish_line(rest);
+                Ok(Some(Entry::Sample(sample)))
+            }
         }
     }
 
@@ -236,15 +242,21 @@ impl<'a> Parser<'a> {
         Ok((rest, Cow::Borrowed(ascii(name))))
     }
 
+    /// `bytes` (a slice of the input) as `str`, or an error at its first invalid byte.
     fn utf8(&self, bytes: &'a [u8]) -> GResult<&'a str> {
-        std::str::from_utf8(bytes).map_err(|e| GrammarError {
-            rest_len: bytes.len() - e.valid_up_to(),
-            kind: GrammarErrorKind::Kind(ErrorKind::InvalidUtf8),
+        std::str::from_utf8(bytes).map_err(|e| {
+            // Pointer difference within the one input slice: no unsafe needed.
+            let start = (bytes.as_ptr() as usize).saturating_sub(self.input.as_ptr() as usize);
+            GrammarError {
+                rest_len: self.input.len().saturating_sub(start + e.valid_up_to()),
+                kind: GrammarErrorKind::Kind(ErrorKind::InvalidUtf8),
+            }
         })
     }
 
-    /// A sample line, from its first byte.
-    fn sample(&mut self, start: &'a [u8]) -> GResult<Sample<'a>> {
+    /// A sample line, from its first byte. Returns the sample and the input at its line end;
+    /// the caller moves past the line once it has accepted the sample.
+    fn sample(&mut self, start: &'a [u8]) -> GResult<(Sample<'a>, &'a [u8])> {
         let om = self.format == Format::OpenMetrics;
         let mut i = start;
         let mut bare = None;
@@ -289,7 +301,11 @@ impl<'a> Parser<'a> {
         } else {
             let (r, sep) = g(blanks(i))?;
             if sep.is_empty() {
-                let what = if brace.is_some() { "space before value" } else { "'{' or space after metric name" };
+                let what = if brace.is_some() {
+                    "space before value"
+                } else {
+                    "'{' or space after metric name"
+                };
                 return Err(invalid_expected(i, what));
             }
             r
@@ -297,7 +313,11 @@ impl<'a> Parser<'a> {
         let at = i;
         let (mut i, tok) = g(if om { om_token(i) } else { text_token(i) })
             .map_err(|_| invalid_expected(at, "value"))?;
-        let value = if om { parse_om_number(tok) } else { parse_float(tok) };
+        let value = if om {
+            parse_om_number(tok)
+        } else {
+            parse_float(tok)
+        };
         let Some(value) = value else {
             return Err(invalid(at, ErrorKind::InvalidNumber(lossy(tok))));
         };
@@ -309,10 +329,12 @@ impl<'a> Parser<'a> {
                 i = &i[1..];
                 if i.first() != Some(&b'#') {
                     let at = i;
-                    let (r, tok) = g(om_token(i)).map_err(|_| invalid_expected(at, "timestamp or exemplar"))?;
-                    timestamp = Some(parse_om_timestamp(tok).ok_or_else(|| {
-                        invalid(at, ErrorKind::InvalidTimestamp(lossy(tok)))
-                    })?);
+                    let (r, tok) = g(om_token(i))
+                        .map_err(|_| invalid_expected(at, "timestamp or exemplar"))?;
+                    timestamp = Some(
+                        parse_om_timestamp(tok)
+                            .ok_or_else(|| invalid(at, ErrorKind::InvalidTimestamp(lossy(tok))))?,
+                    );
                     i = r;
                     if i.first() == Some(&b' ') {
                         i = &i[1..];
@@ -336,9 +358,10 @@ impl<'a> Parser<'a> {
             if !matches!(i.first(), None | Some(b'\n')) {
                 let at = i;
                 let (r, tok) = g(text_token(i))?;
-                timestamp = Some(parse_text_timestamp(tok).ok_or_else(|| {
-                    invalid(at, ErrorKind::InvalidTimestamp(lossy(tok)))
-                })?);
+                timestamp = Some(
+                    parse_text_timestamp(tok)
+                        .ok_or_else(|| invalid(at, ErrorKind::InvalidTimestamp(lossy(tok))))?,
+                );
                 let (r, _) = g(blanks(r))?;
                 i = r;
             }
@@ -353,8 +376,7 @@ impl<'a> Parser<'a> {
             series,
             line: self.line,
         };
-        self.finish_line(i);
-        Ok(sample)
+        Ok((sample, i))
     }
 
     /// ` # {labels} value [timestamp]` after a sample (OpenMetrics), from the `#`.
@@ -366,19 +388,27 @@ impl<'a> Parser<'a> {
             return Err(invalid_expected(i, "'{' starting the exemplar's labels"));
         }
         let (r, qn) = self.label_set(i, i, true)?;
-        debug_assert!(qn.is_none(), "label_set rejects a quoted name when told one exists");
+        debug_assert!(
+            qn.is_none(),
+            "label_set rejects a quoted name when told one exists"
+        );
         let body = self.utf8(&i[1..i.len() - r.len() - 1])?;
         let Some(r) = r.strip_prefix(b" ") else {
             return Err(invalid_expected(r, "' ' before the exemplar value"));
         };
         let at = r;
         let (mut r, tok) = g(om_token(r)).map_err(|_| invalid_expected(at, "exemplar value"))?;
-        let value = parse_om_number(tok).ok_or_else(|| invalid(at, ErrorKind::InvalidNumber(lossy(tok))))?;
+        let value = parse_om_number(tok)
+            .ok_or_else(|| invalid(at, ErrorKind::InvalidNumber(lossy(tok))))?;
         let mut timestamp = None;
         if let Some(after) = r.strip_prefix(b" ") {
             let at = after;
-            let (after, tok) = g(om_token(after)).map_err(|_| invalid_expected(at, "exemplar timestamp"))?;
-            timestamp = Some(parse_om_timestamp(tok).ok_or_else(|| invalid(at, ErrorKind::InvalidTimestamp(lossy(tok))))?);
+            let (after, tok) =
+                g(om_token(after)).map_err(|_| invalid_expected(at, "exemplar timestamp"))?;
+            timestamp = Some(
+                parse_om_timestamp(tok)
+                    .ok_or_else(|| invalid(at, ErrorKind::InvalidTimestamp(lossy(tok))))?,
+            );
             r = after;
         }
         Ok((
@@ -401,7 +431,13 @@ impl<'a> Parser<'a> {
         has_name: bool,
     ) -> GResult<(&'a [u8], Option<QuotedName>)> {
         let om = self.format == Format::OpenMetrics;
-        let skip = |i: &'a [u8]| if om { Ok(i) } else { g(blanks(i)).map(|(r, _)| r) };
+        let skip = |i: &'a [u8]| {
+            if om {
+                Ok(i)
+            } else {
+                g(blanks(i)).map(|(r, _)| r)
+            }
+        };
         let mut i = skip(&open[1..])?;
         let mut qn: Option<QuotedName> = None;
         self.names.clear();
@@ -490,10 +526,13 @@ impl<'a> Parser<'a> {
         let i = &self.input[self.pos..];
         match i.first() {
             Some(b'#') => self.om_descriptor(i),
-            Some(b'\n') => Err(invalid_expected(i, "metric name or '#' (OpenMetrics has no blank lines)")),
+            Some(b'\n') => Err(invalid_expected(
+                i,
+                "metric name or '#' (OpenMetrics has no blank lines)",
+            )),
             _ => {
                 let line_start = i;
-                let sample = self.sample(i)?;
+                let (sample, rest) = self.sample(i)?;
                 self.om.sample(&sample).map_err(|(msg, at)| {
                     let offset = match at {
                         Where::Line => 0,
@@ -504,6 +543,7 @@ impl<'a> Parser<'a> {
                         kind: GrammarErrorKind::Kind(ErrorKind::OpenMetrics(msg)),
                     }
                 })?;
+                self.finish_line(rest);
                 Ok(Some(Entry::Sample(sample)))
             }
         }
@@ -519,6 +559,8 @@ impl<'a> Parser<'a> {
                     return Ok(None);
                 }
                 [b'\n', rest @ ..] => {
+                    // Report it on the line where the extra data starts.
+                    self.finish_line(after);
                     return Err(invalid(rest, ErrorKind::DataAfterEof));
                 }
                 _ => return Err(invalid_expected(after, "end of line after \"# EOF\"")),
@@ -531,7 +573,10 @@ impl<'a> Parser<'a> {
         } else if let Some(r) = i.strip_prefix(b"# UNIT ") {
             (Metadata::Unit, r)
         } else {
-            return Err(invalid_expected(i, "\"# TYPE \", \"# HELP \", \"# UNIT \" or \"# EOF\""));
+            return Err(invalid_expected(
+                i,
+                "\"# TYPE \", \"# HELP \", \"# UNIT \" or \"# EOF\"",
+            ));
         };
         let (r, family) = self.meta_name(r)?;
         let Some(r) = r.strip_prefix(b" ") else {
@@ -555,36 +600,60 @@ impl<'a> Parser<'a> {
                     b"unknown" => MetricType::Unknown,
                     _ => return Err(invalid(r, ErrorKind::InvalidMetricType(lossy(text)))),
                 };
-                Entry::Type { family, metric_type }
+                Entry::Type {
+                    family,
+                    metric_type,
+                }
             }
             Metadata::Help => {
                 // escaped-string: no raw '"', and a backslash escapes the next character.
                 let mut k = 0;
                 while let Some(&c) = text.get(k) {
                     match c {
-                        b'"' => return Err(invalid_expected(&r[k..], "'\\\"' (a raw '\"' must be escaped in HELP)")),
-                        b'\\' if k + 1 == text.len() => return Err(invalid_expected(&r[k + 1..], "escaped character")),
+                        b'"' => {
+                            return Err(invalid_expected(
+                                &r[k..],
+                                "'\\\"' (a raw '\"' must be escaped in HELP)",
+                            ));
+                        }
+                        b'\\' if k + 1 == text.len() => {
+                            return Err(invalid_expected(&r[k + 1..], "escaped character"));
+                        }
                         b'\\' => k += 2,
                         _ => k += 1,
                     }
                 }
                 let text = self.utf8(text)?;
-                Entry::Help { family, help: unescape_om_help(text) }
+                Entry::Help {
+                    family,
+                    help: unescape_om_help(text),
+                }
             }
             Metadata::Unit => {
                 if let Some(k) = text.iter().position(|&c| !is_metric_name_char(c)) {
-                    return Err(invalid_expected(&r[k..], "unit (letters, digits, '_' or ':')"));
+                    return Err(invalid_expected(
+                        &r[k..],
+                        "unit (letters, digits, '_' or ':')",
+                    ));
                 }
-                Entry::Unit { family, unit: ascii(text) }
+                Entry::Unit {
+                    family,
+                    unit: ascii(text),
+                }
             }
         };
         let (name, value, unit) = match &entry {
-            Entry::Type { family, metric_type } => (family.clone(), Some(*metric_type), ""),
+            Entry::Type {
+                family,
+                metric_type,
+            } => (family.clone(), Some(*metric_type), ""),
             Entry::Help { family, .. } => (family.clone(), None, ""),
             Entry::Unit { family, unit } => (family.clone(), None, *unit),
             Entry::Comment(_) | Entry::Sample(_) => return Ok(Some(entry)),
         };
-        self.om.metadata(kind, name, value, unit).map_err(|msg| om_error(i, msg))?;
+        self.om
+            .metadata(kind, name, value, unit)
+            .map_err(|msg| om_error(i, msg))?;
         self.finish_line(rest);
         Ok(Some(entry))
     }

@@ -1,0 +1,3 @@
+//! Integration tests of prom-model's public API, as another crate uses it.
+
+mod storage;
