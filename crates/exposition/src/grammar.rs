@@ -258,7 +258,9 @@ pub(crate) fn parse_text_timestamp(tok: &[u8]) -> Option<i64> {
 
 /// Parses an OpenMetrics timestamp (a realnumber of seconds) into milliseconds: exactly when
 /// the number has at most three fractional digits and no exponent, otherwise by float
-/// arithmetic truncated toward zero, as Prometheus does.
+/// arithmetic truncated toward zero, as Prometheus does. A valid number beyond the range of
+/// i64 milliseconds saturates (the format allows any realnumber; Prometheus converts with an
+/// unchecked cast).
 pub(crate) fn parse_om_timestamp(tok: &[u8]) -> Option<i64> {
     if !is_om_realnumber(tok) {
         return None;
@@ -285,13 +287,10 @@ pub(crate) fn parse_om_timestamp(tok: &[u8]) -> Option<i64> {
         }
     }
     let secs = parse_float(tok)?;
-    let ms = secs * 1000.0;
-    // i64 holds ±9.2e18 ms; anything beyond is not a timestamp.
-    if !ms.is_finite() || ms.abs() >= 9.2e18 {
-        return None;
-    }
+    // `as` saturates at the i64 bounds; a realnumber is never NaN, and one too large for f64
+    // parses as infinity, which saturates too.
     #[allow(clippy::cast_possible_truncation)]
-    Some(ms as i64)
+    Some((secs * 1000.0) as i64)
 }
 
 #[cfg(test)]
@@ -403,7 +402,11 @@ mod tests {
         assert_eq!(parse_om_timestamp(b"1.0005"), Some(1000));
         assert_eq!(parse_om_timestamp(b"NaN"), None);
         assert_eq!(parse_om_timestamp(b"Inf"), None);
-        assert_eq!(parse_om_timestamp(b"1e300"), None);
+        assert_eq!(parse_om_timestamp(b"1e300"), Some(i64::MAX));
+        assert_eq!(
+            parse_om_timestamp(b"-12345678901234567890.5"),
+            Some(i64::MIN)
+        );
     }
 
     #[test]

@@ -430,6 +430,10 @@ impl<'a> OmState<'a> {
             (MetricType::Summary, "_count") => count_like(&format!("{name}_count"))?,
             // Summaries of values around zero have negative sums and quantiles in real
             // payloads (client_golang's own examples); Prometheus accepts them and so do we.
+            // NaN stays an error: no real exposer writes it for a sum.
+            (MetricType::Summary, "_sum") if v.is_nan() => {
+                return Err(value(format!("{name}_sum must not be NaN")));
+            }
             (MetricType::Summary, "") => {
                 let q = s.labels.get("quantile").ok_or_else(|| {
                     line(format!(

@@ -504,20 +504,23 @@ impl<'a> Parser<'a> {
 
     /// After a label: a `,` (then, in OpenMetrics, another label) or the closing `}`.
     /// Returns the input at the next label, or at the `}`.
+    ///
+    /// Prometheus's text parser treats the comma between labels as optional
+    /// (`{a="1" b="2"}` parses) and allows a trailing one; OpenMetrics allows neither.
     fn after_label(&self, i: &'a [u8], om: bool) -> GResult<&'a [u8]> {
+        let starts_label = |r: &[u8]| matches!(r.first(), Some(&c) if c == b'"' || crate::grammar::is_label_name_start(c));
         let i = if om { i } else { g(blanks(i))?.0 };
         match i.first() {
             Some(b'}') => Ok(i),
             Some(b',') => {
                 let r = if om { &i[1..] } else { g(blanks(&i[1..]))?.0 };
                 match r.first() {
-                    // A trailing comma: Prometheus's text format allows it, OpenMetrics not.
                     Some(b'}') if !om => Ok(r),
-                    Some(b'"') => Ok(r),
-                    Some(&c) if crate::grammar::is_label_name_start(c) => Ok(r),
+                    _ if starts_label(r) => Ok(r),
                     _ => Err(invalid_expected(r, "label name")),
                 }
             }
+            _ if !om && starts_label(i) => Ok(i),
             _ => Err(invalid_expected(i, "',' or '}'")),
         }
     }

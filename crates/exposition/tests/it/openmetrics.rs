@@ -515,3 +515,62 @@ fn utf8_names_in_openmetrics() {
         vec![flat("a.b", &[("c.d", "e")], 1.0, None)]
     );
 }
+
+#[test]
+fn more_rejected_forms() {
+    for input in [
+        // Numbers in other radixes or with separators.
+        "x 0b101\n# EOF\n",
+        "x 0o17\n# EOF\n",
+        "x 0X1F\n# EOF\n",
+        "x 2_5\n# EOF\n",
+        "x 1 +Inf\n# EOF\n",
+        // Descriptors other than TYPE, HELP, UNIT, EOF; indented ones.
+        "# NOTE x y\n# EOF\n",
+        " # TYPE x gauge\n# EOF\n",
+        // Doubled or missing separators in label sets.
+        "x{p=\"1\",,q=\"2\"} 1\n# EOF\n",
+        "x{p=\"1\"q=\"2\"} 1\n# EOF\n",
+        "x{p} 1\n# EOF\n",
+        "x{p=} 1\n# EOF\n",
+        "x{p='1'} 1\n# EOF\n",
+        // A type given twice, even a different one.
+        "# TYPE x info\n# TYPE x counter\n# EOF\n",
+        // Summary sums and counts.
+        "# TYPE x summary\nx_sum NaN\n# EOF\n",
+        "# TYPE x summary\nx_count -2\n# EOF\n",
+        // Exemplars that do not follow the grammar.
+        "# TYPE x counter\nx_total 1 # {p=\"q\"} 1 \n# EOF\n",
+        "# TYPE x counter\nx_total 1 1 p=\"q\"} 1\n# EOF\n",
+        "# TYPE x histogram\nx_bucket{le=\"+Inf\"} 1 # {} 1 0x2\n# EOF\n",
+        // Gauge points must go forward in time.
+        "# TYPE x gauge\nx 0 2.5\nx 0 2\n# EOF\n",
+    ] {
+        assert!(!is_valid(input, OM), "{input:?}");
+    }
+}
+
+#[test]
+fn accepted_forms() {
+    for input in [
+        // Timestamps far beyond i64 milliseconds are valid realnumbers: they saturate.
+        "# TYPE x counter\nx_total 1 98765432109876543210.5\n# EOF\n",
+        // Leading zeros, huge integers, NUL bytes in HELP and label values.
+        "x 000000000000000000000000000042.5e-1\n# EOF\n",
+        "# TYPE x counter\nx_total 18446744073709551616\n# EOF\n",
+        "# HELP x nul\0byte\nx{p=\"a\0b\"} 1\n# EOF\n",
+        // '#', '{', '}' inside label values, also in exemplars.
+        "# TYPE x counter\nx_total{p=\"} # {\"} 1 # {q=\"a # b\"} 2\n# EOF\n",
+        // Sub-millisecond steps collapse to equal timestamps, which is allowed.
+        "x 1 0.0000001\nx 2 0.0000002\n# EOF\n",
+        // Deliberate deviations from the specification, for real client_golang payloads
+        // (see docs/exposition.md): negative summary sums and quantile values, and a sum
+        // beside negative buckets.
+        "# TYPE x summary\nx{quantile=\"0.5\"} -1\nx_sum -3\nx_count 2\n# EOF\n",
+        "# TYPE x histogram\nx_bucket{le=\"-1\"} 0\nx_bucket{le=\"+Inf\"} 0\nx_sum 0\nx_count 0\n# EOF\n",
+    ] {
+        assert!(is_valid(input, OM), "{input:?}");
+    }
+    let huge = samples("x 1 98765432109876543210.5\n# EOF\n", OM);
+    assert_eq!(huge[0].3, Some(i64::MAX));
+}

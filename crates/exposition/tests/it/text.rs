@@ -34,6 +34,7 @@ fn whitespace_is_lenient_as_in_prometheus() {
         "a {b=\"c\"} 1 5\n",
         "a{ b = \"c\" }\t1\t5  \n",
         "a{b=\"c\",} 1 5\n",
+        "a { b = \"c\" , } 1 5\n",
         "  a{b=\"c\"} 1 5\n",
         "a{b=\"c\"} 1 5",
     ] {
@@ -214,8 +215,8 @@ fn errors_point_at_the_offending_byte() {
             ),
         ),
         (
-            "a{b=\"c\" d=\"e\"} 1\n",
-            (1, 9, "expected ',' or '}', found \"d=\\\"e\\\"} 1\""),
+            "a{b=\"c\" =\"e\"} 1\n",
+            (1, 9, "expected ',' or '}', found \"=\\\"e\\\"} 1\""),
         ),
         (
             "a{1=\"c\"} 1\n",
@@ -282,4 +283,30 @@ fn parsing_continues_after_an_error() {
 #[test]
 fn carriage_returns_are_not_line_ends() {
     assert!(!is_valid("a 1\r\n", T));
+}
+
+#[test]
+fn comma_between_labels_is_optional_as_in_prometheus() {
+    let want = vec![flat("a", &[("q", "2.0"), ("b", "c")], 1.0, None)];
+    assert_eq!(samples("a { q = \"2.0\" b = \"c\" } 1\n", T), want);
+    assert_eq!(samples("a{q=\"2.0\"b=\"c\"} 1\n", T), want);
+    // OpenMetrics requires the comma.
+    assert!(!is_valid(
+        "a{q=\"2.0\" b=\"c\"} 1\n# EOF\n",
+        Format::OpenMetrics
+    ));
+}
+
+#[test]
+fn go_float_syntax_extensions_are_rejected() {
+    // Prometheus rejects underscores and hex floats in sample values and timestamps.
+    for bad in [
+        "foo 1_2\n",
+        "foo 0x1p-3\n",
+        "foo 0x1P-3\n",
+        "foo 0 1_2\n",
+        "a true\n",
+    ] {
+        assert!(!is_valid(bad, T), "{bad:?}");
+    }
 }
