@@ -24,7 +24,8 @@ pub fn encode(format: Format, families: &[MetricFamily]) -> String {
 }
 
 /// Encodes `families` in the Prometheus text format. Exemplars and units have no place in
-/// that format and are left out; OpenMetrics-only types are written as `untyped`.
+/// that format and are left out; OpenMetrics-only types are written as `untyped`. A family of
+/// unknown type without HELP gets no metadata lines, only its samples.
 pub fn encode_text(families: &[MetricFamily]) -> String {
     let mut out = String::new();
     for f in families {
@@ -35,11 +36,16 @@ pub fn encode_text(families: &[MetricFamily]) -> String {
             escape_into(&mut out, help, false);
             out.push('\n');
         }
-        out.push_str("# TYPE ");
-        write_metric_name(&mut out, &f.name);
-        out.push(' ');
-        out.push_str(f.metric_type.as_text_str().unwrap_or("untyped"));
-        out.push('\n');
+        // `untyped` says nothing a reader would not assume, and a family whose samples come
+        // back later (an untyped name interleaved with others) may not repeat its TYPE line.
+        // So TYPE is written for declared types, and beside HELP as clients do.
+        if f.metric_type != MetricType::Unknown || f.help.is_some() {
+            out.push_str("# TYPE ");
+            write_metric_name(&mut out, &f.name);
+            out.push(' ');
+            out.push_str(f.metric_type.as_text_str().unwrap_or("untyped"));
+            out.push('\n');
+        }
         for s in &f.samples {
             write_series(&mut out, s);
             out.push(' ');

@@ -40,6 +40,7 @@ mod entry;
 mod error;
 pub mod family;
 mod grammar;
+pub mod lint;
 mod negotiate;
 mod openmetrics;
 mod parser;
@@ -48,6 +49,7 @@ pub use encode::{encode, encode_openmetrics, encode_text};
 pub use entry::{Entry, Exemplar, Label, LabelIter, LabelSet, Sample};
 pub use error::{ErrorKind, ParseError, Position, Result};
 pub use family::{MetricFamily, OwnedExemplar, OwnedSample, collect};
+pub use lint::{Problem, lint};
 pub use negotiate::{
     Format, Negotiated, NegotiationError, ScrapeProtocol, UnknownProtocol, accept_header, negotiate,
 };

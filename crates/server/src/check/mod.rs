@@ -1,0 +1,33 @@
+//! `prom check ...`: validators for the inputs prom reads, in the spirit of `promtool check`.
+
+use clap::{Args, Subcommand};
+
+use crate::error::Result;
+
+pub mod metrics;
+
+/// Arguments of `prom check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// What to check.
+    #[command(subcommand)]
+    pub command: CheckCommand,
+}
+
+/// What `prom check` can check.
+#[derive(Debug, Subcommand)]
+pub enum CheckCommand {
+    /// Parse and lint a metrics exposition (Prometheus text or OpenMetrics).
+    ///
+    /// Parse errors and lint warnings are printed to stdout as `LINE:COL: message` (prefixed
+    /// with `FILE:` when reading a file), a count to stderr. Exits 0 when the input parses
+    /// (and, with `--lint=strict`, has no warnings), 1 otherwise.
+    Metrics(metrics::MetricsArgs),
+}
+
+/// Runs `prom check ...`, returning the exit status.
+pub fn run(args: CheckArgs) -> Result<u8> {
+    match args.command {
+        CheckCommand::Metrics(m) => metrics::run(&m),
+    }
+}
