@@ -1,0 +1,2 @@
+//! Gorilla XOR chunks, bit-exact with Prometheus's chunk encoding 1.
+#![deny(missing_docs)]
