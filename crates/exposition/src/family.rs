@@ -152,8 +152,10 @@ pub fn collect(parser: Parser<'_>) -> (Vec<MetricFamily>, Vec<ParseError>) {
                 family,
                 metric_type,
             } => family_for(&mut families, &family).metric_type = metric_type,
+            // An empty UNIT counts as none, as OpenMetrics says.
             Entry::Unit { family, unit } => {
-                family_for(&mut families, &family).unit = Some(unit.to_owned());
+                family_for(&mut families, &family).unit =
+                    (!unit.is_empty()).then(|| unit.to_owned());
             }
             Entry::Comment(_) => {}
             Entry::Sample(s) => {

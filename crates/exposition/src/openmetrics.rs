@@ -365,10 +365,13 @@ impl<'a> OmState<'a> {
 
         let v = s.value;
         let value = |m: String| (m, Where::Value);
-        let count_like = |what: &str| -> Result<(), Fail> {
+        // The name for the message is only built when the check fails: this runs on every
+        // bucket and count line.
+        let count_like = |what: &dyn Fn() -> String| -> Result<(), Fail> {
             if v.is_nan() || v < 0.0 || !v.is_finite() || v.fract() != 0.0 {
                 return Err(value(format!(
-                    "{what} must be a non-negative integer, not {v}"
+                    "{} must be a non-negative integer, not {v}",
+                    what()
                 )));
             }
             Ok(())
@@ -393,7 +396,7 @@ impl<'a> OmState<'a> {
                         "infinite le must be written +Inf or -Inf, not {le_text:?}"
                     )));
                 }
-                count_like("a bucket count")?;
+                count_like(&|| "a bucket count".to_owned())?;
                 if p.buckets > 0 && le <= p.last_le {
                     return Err(line(format!(
                         "buckets of {name} must be in increasing le order; le {le_text:?} follows {}",
@@ -416,7 +419,7 @@ impl<'a> OmState<'a> {
                 p.any = true;
             }
             (MetricType::Histogram, "_count") | (MetricType::GaugeHistogram, "_gcount") => {
-                count_like(&format!("{name}{suffix}"))?;
+                count_like(&|| format!("{name}{suffix}"))?;
                 p.count = Some(v);
                 p.any = true;
             }
@@ -427,7 +430,7 @@ impl<'a> OmState<'a> {
                 p.sum = Some(v);
                 p.any = true;
             }
-            (MetricType::Summary, "_count") => count_like(&format!("{name}_count"))?,
+            (MetricType::Summary, "_count") => count_like(&|| format!("{name}_count"))?,
             // Summaries of values around zero have negative sums and quantiles in real
             // payloads (client_golang's own examples); Prometheus accepts them and so do we.
             // NaN stays an error: no real exposer writes it for a sum.

@@ -58,7 +58,8 @@ pub struct Parser<'a> {
     line: u32,
     format: Format,
     /// Label names of the sample being parsed, for the duplicate check; reused across lines.
-    names: Vec<&'a [u8]>,
+    /// Names are compared decoded: borrowed as written unless a quoted name holds an escape.
+    names: Vec<Cow<'a, [u8]>>,
     om: OmState<'a>,
     eof_seen: bool,
     done: bool,
@@ -446,7 +447,7 @@ impl<'a> Parser<'a> {
         }
         loop {
             let item = i;
-            let name: &'a [u8];
+            let name: Cow<'a, [u8]>;
             if i.first() == Some(&b'"') {
                 let (r, (body, escaped)) = g(quoted(i))?;
                 let r = skip(r)?;
@@ -473,17 +474,21 @@ impl<'a> Parser<'a> {
                 if body.is_empty() {
                     return Err(invalid_expected(item, "non-empty label name"));
                 }
-                name = body;
+                name = if escaped {
+                    Cow::Owned(unescape_bytes(body))
+                } else {
+                    Cow::Borrowed(body)
+                };
                 i = r;
             } else {
                 let (r, n) = g(label_name(i))?;
-                name = n;
+                name = Cow::Borrowed(n);
                 i = skip(r)?;
             }
             if self.names.contains(&name) {
                 return Err(invalid(
                     item,
-                    ErrorKind::DuplicateLabel(String::from_utf8_lossy(name).into_owned()),
+                    ErrorKind::DuplicateLabel(String::from_utf8_lossy(&name).into_owned()),
                 ));
             }
             self.names.push(name);
@@ -711,6 +716,29 @@ fn invalid(at: &[u8], kind: ErrorKind) -> GrammarError {
         rest_len: at.len(),
         kind: GrammarErrorKind::Kind(kind),
     }
+}
+
+/// Decodes the escapes of a quoted string's body as [`unescape_label`] does, on bytes (the
+/// rare path: only names that hold an escape need it).
+fn unescape_bytes(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len());
+    let mut k = 0;
+    while let Some(&c) = body.get(k) {
+        if c == b'\\' {
+            match body.get(k + 1) {
+                Some(b'\\') => out.push(b'\\'),
+                Some(b'"') => out.push(b'"'),
+                Some(b'n') => out.push(b'\n'),
+                Some(&e) => out.extend_from_slice(&[b'\\', e]),
+                None => out.push(b'\\'),
+            }
+            k += 2;
+        } else {
+            out.push(c);
+            k += 1;
+        }
+    }
+    out
 }
 
 /// An error at `at` saying what was expected there.

@@ -232,3 +232,15 @@ proptest! {
         prop_assert_eq!(back, fams, "{}", written);
     }
 }
+
+#[test]
+fn empty_openmetrics_unit_counts_as_none() {
+    let input = b"# TYPE a gauge\n# UNIT a \na 1\n# EOF\n";
+    let fams = parse(input, Format::OpenMetrics);
+    assert_eq!(fams[0].unit, None);
+    let back = parse(
+        encode(Format::OpenMetrics, &fams).as_bytes(),
+        Format::OpenMetrics,
+    );
+    assert_eq!(back, fams);
+}

@@ -310,3 +310,17 @@ fn go_float_syntax_extensions_are_rejected() {
         assert!(!is_valid(bad, T), "{bad:?}");
     }
 }
+
+#[test]
+fn duplicate_labels_are_found_after_unescaping() {
+    // `\q` is kept as written and `\\q` decodes to the same two characters.
+    assert_eq!(
+        first_error("a{\"\\q\"=\"1\",\"\\\\q\"=\"2\"} 1\n", T),
+        (1, 12, "duplicate label name \"\\\\q\"".into())
+    );
+    assert!(!is_valid(
+        "a{\"\\q\"=\"1\",\"\\\\q\"=\"2\"} 1\n# EOF\n",
+        Format::OpenMetrics
+    ));
+    assert!(is_valid("a{\"\\q\"=\"1\",\"\\\\r\"=\"2\"} 1\n", T));
+}
