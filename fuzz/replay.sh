@@ -24,8 +24,17 @@ esac
 cd "$here"
 # The release profile of this crate keeps debug assertions and overflow checks, so this build
 # catches what a `cargo fuzz` build does, short of the sanitizer.
+# The binaries are looked up below, so the target directory is pinned here whatever the
+# caller's CARGO_TARGET_DIR says.
+export CARGO_TARGET_DIR="$here/target"
 env -u RUSTC_BOOTSTRAP -u RUSTFLAGS cargo build --release --bins --quiet
 bin_dir="$here/target/release"
+for t in "${targets[@]}"; do
+    if [ ! -x "$bin_dir/$t" ]; then
+        echo "error: $bin_dir/$t was not built" >&2
+        exit 1
+    fi
+done
 log_dir="$here/target/replay"
 mkdir -p "$log_dir"
 
