@@ -535,6 +535,13 @@ impl MemIndexReader<'_> {
     /// [`postings_for_matchers`]: Self::postings_for_matchers
     pub fn select(&self, matchers: &[Matcher]) -> Vec<u64> {
         let plan = Plan::new(matchers);
+        // The direct path reads the stored lists as they are, so it serves only an index
+        // with no series marked deleted; otherwise the cursor path filters them out.
+        if self.inner.deleted.is_empty() {
+            if let Some(selected) = planner::select_narrow(&*self.inner, &plan) {
+                return selected;
+            }
+        }
         let (selection, upper) = planner::execute(&*self.inner, &plan);
         self.inner.collect_live(selection, upper)
     }

@@ -57,6 +57,12 @@
 //! `{instance="x", job=~"a|b|c"}` a lazy merge seeked ten times, and a regex selecting more
 //! than [`LAZY_MERGE_MAX`] values is always materialised, so that seeking into it costs O(1)
 //! rather than a heap operation per list.
+//!
+//! Materialising a whole selection ([`crate::MemIndexReader::select`]) first tries
+//! `select_narrow`, which runs the common shapes (intersect terms whose driver has a few lists
+//! and whose other terms are single lists; subtract terms alone) with loops over the stored
+//! `u32` slices that write straight into the result, without cursors. It declines, and the
+//! cursors above run, for the other shapes, for `u64` lists and when series are marked deleted.
 
 use std::fmt;
 
@@ -64,7 +70,8 @@ use prom_model::{MatchType, Matcher};
 
 use crate::postings::{
     BitmapPostings, Drain, Intersect, ListCursor, MERGE_LINEAR_MAX, Merge, Postings, PostingsList,
-    VecPostings, Without, intersect, merge, without,
+    VecPostings, Without, difference_into, extend_wide, intersect, intersect_into, merge,
+    retain_in, union_into, without,
 };
 
 /// Unions of at most this many lists are merged lazily; larger ones are materialised.
@@ -579,6 +586,88 @@ pub(crate) fn execute<'a, S: Source>(src: &'a S, plan: &Plan<'_>) -> (Selection<
     let len = negative.iter().map(|l| l.len()).sum();
     let minus = union(negative, len, driver, range);
     (Selection::Minus(without(base, minus)), driver)
+}
+
+/// Runs `plan` straight into a sorted vector with the slice kernels of [`crate::postings`],
+/// for the shapes they cover; `None` for the others (then [`execute`] runs it) and when a list
+/// involved is not in the 32-bit form.
+///
+/// - Intersect terms only: with one term, its union is the output. Otherwise the driving
+///   term (at most [`LAZY_MERGE_MAX`] lists) is united into a sorted vector and intersected with
+///   the other terms, which must be single lists: the large side seeks forward to each
+///   candidate. (Distributing instead, `(A ∪ B) ∩ N = (A ∩ N) ∪ (B ∩ N)`, and uniting the small
+///   results was measured slower on the index benchmark: it walks `N` once per list.)
+/// - Subtract terms only: the rejected references, sorted, are removed from all series by
+///   copying the gaps between them, widened to `u64` in one vectorised loop per gap.
+pub(crate) fn select_narrow<S: Source>(src: &S, plan: &Plan<'_>) -> Option<Vec<u64>> {
+    fn narrow<'a>(lists: &[&'a PostingsList]) -> Option<Vec<&'a [u32]>> {
+        lists.iter().map(|l| l.as_narrow()).collect()
+    }
+    let all = src.all().as_narrow()?;
+    let mut positive = Vec::with_capacity(plan.intersect.len());
+    for t in &plan.intersect {
+        match resolve(src, t) {
+            Resolved::Universe => {}
+            Resolved::Lists(_, 0) => return Some(Vec::new()),
+            Resolved::Lists(lists, len) => positive.push((len, lists)),
+        }
+    }
+    let mut negative = Vec::new();
+    for t in &plan.subtract {
+        match resolve(src, t) {
+            Resolved::Universe => return Some(Vec::new()),
+            Resolved::Lists(lists, _) => negative.extend(lists),
+        }
+    }
+    let mut out = Vec::new();
+    if positive.is_empty() {
+        let rejected = narrow(&negative)?;
+        match rejected.len() {
+            0 => extend_wide(&mut out, all),
+            1 => difference_into(all, rejected[0], &mut out),
+            _ => {
+                let mut sorted: Vec<u32> = Vec::new();
+                union_into(&rejected, &mut sorted);
+                difference_into(all, &sorted, &mut out);
+            }
+        }
+        return Some(out);
+    }
+    if !negative.is_empty() {
+        return None;
+    }
+    positive.sort_by_key(|(len, _)| *len);
+    let (driver, others) = positive.split_first()?;
+    if others.is_empty() {
+        union_into(&narrow(&driver.1)?, &mut out);
+        return Some(out);
+    }
+    if driver.1.len() > LAZY_MERGE_MAX {
+        return None;
+    }
+    let others = others
+        .iter()
+        .map(|(_, lists)| match lists[..] {
+            [l] => l.as_narrow(),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let driver = narrow(&driver.1)?;
+    let mut cands: Vec<u32> = Vec::new();
+    let small = match driver[..] {
+        [l] => l,
+        _ => {
+            union_into(&driver, &mut cands);
+            &cands[..]
+        }
+    };
+    let mut v = Vec::new();
+    intersect_into(small, others[0], &mut v);
+    for o in &others[1..] {
+        retain_in(&mut v, o);
+    }
+    extend_wide(&mut out, &v);
+    Some(out)
 }
 
 #[cfg(test)]

@@ -475,6 +475,15 @@ impl PostingsList {
         matches!(self.repr, Repr::Narrow(_))
     }
 
+    /// The references in the 32-bit form, if the list is in it.
+    #[inline]
+    pub(crate) fn as_narrow(&self) -> Option<&[u32]> {
+        match &self.repr {
+            Repr::Narrow(v) => Some(v),
+            Repr::Wide(_) => None,
+        }
+    }
+
     /// A cursor over the list.
     pub fn postings(&self) -> ListCursor<'_> {
         match &self.repr {
@@ -1268,6 +1277,266 @@ pub(crate) fn drain_into<P: Drain>(mut p: P, out: &mut Vec<u64>) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Slice kernels: materialising set operations on 32-bit lists straight into a result vector.
+
+/// Appends `s` to `out`, widened (a loop the compiler vectorises).
+#[inline]
+pub(crate) fn extend_wide(out: &mut Vec<u64>, s: &[u32]) {
+    out.extend(s.iter().map(|&x| u64::from(x)));
+}
+
+/// The index of the first element of `s[from..]` that is `>= v`, or `s.len()`; see [`gallop`].
+#[inline]
+fn gallop32(s: &[u32], from: usize, v: u32) -> usize {
+    let len = s.len();
+    let mut lo = from;
+    let mut hi = from;
+    let mut step = 1usize;
+    while hi < len && s[hi] < v {
+        lo = hi + 1;
+        hi = hi.saturating_add(step);
+        step = step.saturating_mul(2);
+    }
+    let hi = hi.min(len);
+    lo + s[lo..hi].partition_point(|&x| x < v)
+}
+
+/// The index of the first element of `s[from..]` that is `>= v`, or `s.len()`, for seeks that
+/// are mostly short: skips blocks of [`SEEK_BLOCK`] elements with one comparison each, counts
+/// the elements below `v` in the last block without branching, and gallops once the distance
+/// exceeds [`SEEK_LINEAR_BLOCKS`] blocks.
+#[inline]
+fn seek32(s: &[u32], from: usize, v: u32) -> usize {
+    let mut j = from;
+    let mut blocks = 0;
+    while let Some(&last) = s.get(j + SEEK_BLOCK - 1) {
+        if last >= v {
+            break;
+        }
+        j += SEEK_BLOCK;
+        blocks += 1;
+        if blocks == SEEK_LINEAR_BLOCKS {
+            return gallop32(s, j, v);
+        }
+    }
+    let block = &s[j.min(s.len())..(j + SEEK_BLOCK).min(s.len())];
+    j + block.iter().map(|&x| usize::from(x < v)).sum::<usize>()
+}
+
+/// See [`seek32`].
+const SEEK_BLOCK: usize = 16;
+/// See [`seek32`].
+const SEEK_LINEAR_BLOCKS: usize = 16;
+
+/// The elements of the strictly increasing `small` that are in the strictly increasing `big`,
+/// appended to `out`: for each element of `small`, `big` seeks forward ([`seek32`]), so the
+/// cost follows `small` and the distances skipped in `big`. Measured on the index benchmark,
+/// this beats a leapfrog that also seeks in `small`, and short linear block skips beat
+/// galloping from the first step.
+pub(crate) fn intersect_into(small: &[u32], big: &[u32], out: &mut Vec<u32>) {
+    let mut j = 0;
+    for &x in small {
+        let Some(&y) = big.get(j) else {
+            break;
+        };
+        if y < x {
+            j = seek32(big, j + 1, x);
+            if j >= big.len() {
+                break;
+            }
+        }
+        if big[j] == x {
+            out.push(x);
+            j += 1;
+        }
+    }
+}
+
+/// Keeps the elements of the strictly increasing `v` that are in the strictly increasing `big`.
+pub(crate) fn retain_in(v: &mut Vec<u32>, big: &[u32]) {
+    let mut j = 0;
+    let mut n = 0;
+    for i in 0..v.len() {
+        let x = v[i];
+        if j < big.len() && big[j] < x {
+            j = seek32(big, j + 1, x);
+        }
+        if j >= big.len() {
+            break;
+        }
+        if big[j] == x {
+            v[n] = x;
+            n += 1;
+            j += 1;
+        }
+    }
+    v.truncate(n);
+}
+
+/// Where the slice kernels write: a result vector of `u64`s or an intermediate one of `u32`s.
+pub(crate) trait Sink {
+    /// Reserves room for `n` more elements.
+    fn reserve_more(&mut self, n: usize);
+    /// Appends one element.
+    fn put(&mut self, x: u32);
+    /// Appends a run of elements.
+    fn put_all(&mut self, s: &[u32]);
+}
+
+impl Sink for Vec<u64> {
+    #[inline]
+    fn reserve_more(&mut self, n: usize) {
+        self.reserve(n);
+    }
+    #[inline]
+    fn put(&mut self, x: u32) {
+        self.push(u64::from(x));
+    }
+    #[inline]
+    fn put_all(&mut self, s: &[u32]) {
+        extend_wide(self, s);
+    }
+}
+
+impl Sink for Vec<u32> {
+    #[inline]
+    fn reserve_more(&mut self, n: usize) {
+        self.reserve(n);
+    }
+    #[inline]
+    fn put(&mut self, x: u32) {
+        self.push(x);
+    }
+    #[inline]
+    fn put_all(&mut self, s: &[u32]) {
+        self.extend_from_slice(s);
+    }
+}
+
+/// Appends the union of strictly increasing `lists` (which may share elements) to `out`, in
+/// order and without duplicates.
+///
+/// When the lists are dense in the range they cover, sets their bits in a bitmap over that
+/// range and scans its words; otherwise, for a few lists, merges them a run at a time: the list
+/// with the smallest head copies every element below the other lists' smallest head in one
+/// copy, so the per-element work is a comparison and a store. Many sparse lists are
+/// concatenated and sorted.
+pub(crate) fn union_into<O: Sink>(lists: &[&[u32]], out: &mut O) {
+    let lists: Vec<&[u32]> = lists.iter().copied().filter(|l| !l.is_empty()).collect();
+    match lists.len() {
+        0 => return,
+        1 => return out.put_all(lists[0]),
+        _ => {}
+    }
+    let len: usize = lists.iter().map(|l| l.len()).sum();
+    out.reserve_more(len);
+    let lo = lists.iter().map(|l| l[0]).min().unwrap_or(0);
+    let hi = lists.iter().map(|l| l[l.len() - 1]).max().unwrap_or(0);
+    let words = ((hi - (lo & !63)) / 64 + 1) as usize;
+    let dense = words <= len.saturating_mul(UNION_BITMAP_WORDS_PER_REF);
+    if lists.len() <= UNION_MERGE_MAX || (lists.len() <= 2 * UNION_MERGE_MAX && !dense) {
+        union_merge(lists, out);
+    } else if dense {
+        union_bitmap(&lists, lo, words, out);
+    } else {
+        let mut v: Vec<u32> = lists.concat();
+        v.sort_unstable();
+        v.dedup();
+        out.put_all(&v);
+    }
+}
+
+/// A union is built in a bitmap when its range needs at most this many words per reference.
+const UNION_BITMAP_WORDS_PER_REF: usize = 2;
+/// Unions of at most this many lists are always merged, of at most twice as many when the
+/// bitmap is not dense enough.
+const UNION_MERGE_MAX: usize = 4;
+
+fn union_bitmap<O: Sink>(lists: &[&[u32]], lo: u32, words: usize, out: &mut O) {
+    let base = lo & !63;
+    let mut bits = vec![0u64; words];
+    for l in lists {
+        for &x in *l {
+            let off = x - base;
+            bits[(off / 64) as usize] |= 1 << (off % 64);
+        }
+    }
+    let mut at = base;
+    for &w in &bits {
+        let mut w = w;
+        while w != 0 {
+            out.put(at + w.trailing_zeros());
+            w &= w - 1;
+        }
+        at = at.wrapping_add(64);
+    }
+}
+
+fn union_merge<O: Sink>(mut lists: Vec<&[u32]>, out: &mut O) {
+    while lists.len() > 1 {
+        // The list with the smallest head, and the smallest head among the others.
+        let (mut min_i, mut min) = (0, lists[0][0]);
+        let mut bound = u32::MAX;
+        for (i, l) in lists.iter().enumerate().skip(1) {
+            let h = l[0];
+            if h < min {
+                bound = min;
+                min = h;
+                min_i = i;
+            } else if h < bound {
+                bound = h;
+            }
+        }
+        let l = lists[min_i];
+        let run = if min == bound {
+            // Another list holds the same head and emits it.
+            1
+        } else {
+            let mut n = 1;
+            while n < l.len() && l[n] < bound {
+                n += 1;
+            }
+            out.put_all(&l[..n]);
+            n
+        };
+        if run == l.len() {
+            lists.swap_remove(min_i);
+        } else {
+            lists[min_i] = &l[run..];
+        }
+    }
+    if let Some(l) = lists.first() {
+        out.put_all(l);
+    }
+}
+
+/// Appends the elements of the strictly increasing `all` that are not in the strictly increasing
+/// `excluded` to `out`: the gaps between excluded elements are copied whole.
+pub(crate) fn difference_into(all: &[u32], excluded: &[u32], out: &mut Vec<u64>) {
+    out.reserve(all.len().saturating_sub(excluded.len()));
+    let mut pos = 0;
+    for &e in excluded {
+        if pos >= all.len() {
+            break;
+        }
+        let i = if all[pos] >= e {
+            pos
+        } else {
+            gallop32(all, pos + 1, e)
+        };
+        extend_wide(out, &all[pos..i]);
+        pos = if i < all.len() && all[i] == e {
+            i + 1
+        } else {
+            i
+        };
+    }
+    if let Some(rest) = all.get(pos..) {
+        extend_wide(out, rest);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Leaving the cursor world.
 
 /// A std [`Iterator`] over the remaining elements of a cursor; see [`iter`].
@@ -1447,6 +1716,49 @@ mod tests {
             check!(without(bitmap.clone(), VecPostings::new(vb.clone())));
             check!(merge(vec![ListPostings::new(&va), ListPostings::new(&vb)]));
             check!(merge(vec![ListPostings::new(&va), ListPostings::new(&vb), ListPostings::new(&va), ListPostings::new(&vb), ListPostings::new(&vb)]));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn slice_kernels_agree_with_sets(
+            sets in proptest::collection::vec(proptest::collection::btree_set(0u32..5000, 0..200), 0..12),
+            sparse in proptest::bool::ANY,
+        ) {
+            // Sparse sets exercise the merge and the sort, dense ones the bitmap.
+            let spread = if sparse { 1000 } else { 1 };
+            let lists: Vec<Vec<u32>> = sets
+                .iter()
+                .map(|s| s.iter().map(|&x| x * spread).collect())
+                .collect();
+            let slices: Vec<&[u32]> = lists.iter().map(Vec::as_slice).collect();
+            let union: BTreeSet<u32> = lists.iter().flatten().copied().collect();
+            for k in 0..=slices.len() {
+                let want: BTreeSet<u32> = slices[..k].iter().flat_map(|l| l.iter().copied()).collect();
+                let mut wide: Vec<u64> = Vec::new();
+                union_into(&slices[..k], &mut wide);
+                let want_wide: Vec<u64> = want.iter().map(|&x| u64::from(x)).collect();
+                proptest::prop_assert_eq!(&wide, &want_wide);
+                let mut narrow: Vec<u32> = Vec::new();
+                union_into(&slices[..k], &mut narrow);
+                proptest::prop_assert!(narrow.iter().copied().eq(want.iter().copied()));
+            }
+            let all: Vec<u32> = union.iter().copied().collect();
+            for l in &lists {
+                let mut out: Vec<u64> = Vec::new();
+                difference_into(&all, l, &mut out);
+                let want: Vec<u64> = all.iter().filter(|x| !l.contains(x)).map(|&x| u64::from(x)).collect();
+                proptest::prop_assert_eq!(out, want);
+                for m in &lists {
+                    let want: Vec<u32> = l.iter().filter(|x| m.contains(x)).copied().collect();
+                    let mut out: Vec<u32> = Vec::new();
+                    intersect_into(l, m, &mut out);
+                    proptest::prop_assert_eq!(&out, &want);
+                    let mut kept = l.clone();
+                    retain_in(&mut kept, m);
+                    proptest::prop_assert_eq!(&kept, &want);
+                }
+            }
         }
     }
 
