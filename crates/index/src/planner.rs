@@ -162,23 +162,9 @@ impl<'m> Plan<'m> {
                     MatchType::Equal => Values::All,
                     MatchType::NotEqual => Values::List(vec![value]),
                     MatchType::RegexNoMatch if value == ".+" => Values::All,
-                    MatchType::RegexNoMatch => match (m.set_matches(), m.prefix()) {
-                        // "" is not in the set (the matcher matches it), so the rejected values
-                        // are exactly the set.
-                        (Some(set), _) => Values::List(set.iter().map(String::as_str).collect()),
-                        (None, Some(prefix)) if is_prefix_regex(value, prefix) => {
-                            Values::Range(prefix)
-                        }
-                        (None, Some(prefix)) => Values::Prefix {
-                            prefix,
-                            matcher: m,
-                            keep: false,
-                        },
-                        (None, None) => Values::Filter {
-                            matcher: m,
-                            keep: false,
-                        },
-                    },
+                    // "" is not among the pattern's values (the matcher matches it), so the
+                    // rejected values are exactly those the pattern covers.
+                    MatchType::RegexNoMatch => pattern_values(m, value, false),
                     MatchType::RegexMatch => Values::Filter {
                         matcher: m,
                         keep: false,
@@ -192,21 +178,7 @@ impl<'m> Plan<'m> {
                     MatchType::NotEqual => Values::All, // `n!=""`
                     MatchType::RegexMatch if value == ".+" => Values::All,
                     MatchType::RegexNoMatch if value.is_empty() => Values::All,
-                    MatchType::RegexMatch => match (m.set_matches(), m.prefix()) {
-                        (Some(set), _) => Values::List(set.iter().map(String::as_str).collect()),
-                        (None, Some(prefix)) if is_prefix_regex(value, prefix) => {
-                            Values::Range(prefix)
-                        }
-                        (None, Some(prefix)) => Values::Prefix {
-                            prefix,
-                            matcher: m,
-                            keep: true,
-                        },
-                        (None, None) => Values::Filter {
-                            matcher: m,
-                            keep: true,
-                        },
-                    },
+                    MatchType::RegexMatch => pattern_values(m, value, true),
                     MatchType::RegexNoMatch => Values::Filter {
                         matcher: m,
                         keep: true,
@@ -222,6 +194,23 @@ impl<'m> Plan<'m> {
 /// Whether `regex` is exactly `prefix` followed by `.*`, with no character of `prefix` special
 /// in a regex: then it matches every string that starts with `prefix` and nothing else (`.`
 /// matches newlines too), so a range of values needs no per-value check.
+/// The values a regex matcher's pattern covers, as cheaply as the pattern allows: a literal set,
+/// a sorted range for `prefix.*`, a prefix range filtered by the matcher, or a filter over all
+/// values. `keep` is what `m.matches(v)` returns for a covered value: true for `=~`, false for
+/// `!~`.
+fn pattern_values<'a>(m: &'a Matcher, value: &'a str, keep: bool) -> Values<'a> {
+    match (m.set_matches(), m.prefix()) {
+        (Some(set), _) => Values::List(set.iter().map(String::as_str).collect()),
+        (None, Some(prefix)) if is_prefix_regex(value, prefix) => Values::Range(prefix),
+        (None, Some(prefix)) => Values::Prefix {
+            prefix,
+            matcher: m,
+            keep,
+        },
+        (None, None) => Values::Filter { matcher: m, keep },
+    }
+}
+
 fn is_prefix_regex(regex: &str, prefix: &str) -> bool {
     const SPECIAL: &str = "\\.+*?()|[]{}^$";
     regex.strip_prefix(prefix) == Some(".*") && !prefix.contains(|c| SPECIAL.contains(c))
