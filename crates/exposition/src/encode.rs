@@ -7,12 +7,9 @@
 
 use std::fmt::Write as _;
 
-use prom_model::MetricType;
+use prom_model::{MetricType, is_valid_legacy_label_name, is_valid_legacy_metric_name};
 
 use crate::family::{MetricFamily, OwnedSample};
-use crate::grammar::{
-    is_label_name_char, is_label_name_start, is_metric_name_char, is_metric_name_start,
-};
 use crate::negotiate::Format;
 
 /// Encodes `families` in `format`.
@@ -30,9 +27,7 @@ pub fn encode_text(families: &[MetricFamily]) -> String {
     let mut out = String::new();
     for f in families {
         if let Some(help) = &f.help {
-            out.push_str("# HELP ");
-            write_metric_name(&mut out, &f.name);
-            out.push(' ');
+            start_meta(&mut out, "HELP", &f.name);
             escape_into(&mut out, help, false);
             out.push('\n');
         }
@@ -40,9 +35,7 @@ pub fn encode_text(families: &[MetricFamily]) -> String {
         // back later (an untyped name interleaved with others) may not repeat its TYPE line.
         // So TYPE is written for declared types, and beside HELP as clients do.
         if f.metric_type != MetricType::Unknown || f.help.is_some() {
-            out.push_str("# TYPE ");
-            write_metric_name(&mut out, &f.name);
-            out.push(' ');
+            start_meta(&mut out, "TYPE", &f.name);
             out.push_str(f.metric_type.as_text_str().unwrap_or("untyped"));
             out.push('\n');
         }
@@ -63,22 +56,16 @@ pub fn encode_text(families: &[MetricFamily]) -> String {
 pub fn encode_openmetrics(families: &[MetricFamily]) -> String {
     let mut out = String::new();
     for f in families {
-        out.push_str("# TYPE ");
-        write_metric_name(&mut out, &f.name);
-        out.push(' ');
+        start_meta(&mut out, "TYPE", &f.name);
         out.push_str(f.metric_type.as_str());
         out.push('\n');
         if let Some(unit) = f.unit.as_deref().filter(|u| !u.is_empty()) {
-            out.push_str("# UNIT ");
-            write_metric_name(&mut out, &f.name);
-            out.push(' ');
+            start_meta(&mut out, "UNIT", &f.name);
             out.push_str(unit);
             out.push('\n');
         }
         if let Some(help) = &f.help {
-            out.push_str("# HELP ");
-            write_metric_name(&mut out, &f.name);
-            out.push(' ');
+            start_meta(&mut out, "HELP", &f.name);
             escape_into(&mut out, help, true);
             out.push('\n');
         }
@@ -107,9 +94,18 @@ pub fn encode_openmetrics(families: &[MetricFamily]) -> String {
     out
 }
 
+/// Starts a metadata line, `# KEYWORD name `; the caller writes the rest and the newline.
+fn start_meta(out: &mut String, keyword: &str, name: &str) {
+    out.push_str("# ");
+    out.push_str(keyword);
+    out.push(' ');
+    write_metric_name(out, name);
+    out.push(' ');
+}
+
 /// `name{labels}`, or `{"name", labels}` for a name that needs quoting.
 fn write_series(out: &mut String, s: &OwnedSample) {
-    if is_legacy_metric_name(&s.name) {
+    if is_valid_legacy_metric_name(&s.name) {
         out.push_str(&s.name);
         if !s.labels.is_empty() {
             out.push('{');
@@ -132,7 +128,7 @@ fn write_labels(out: &mut String, labels: &[(String, String)]) {
         if k > 0 {
             out.push(',');
         }
-        if is_legacy_label_name(name) {
+        if is_valid_legacy_label_name(name) {
             out.push_str(name);
         } else {
             write_quoted(out, name);
@@ -143,7 +139,7 @@ fn write_labels(out: &mut String, labels: &[(String, String)]) {
 }
 
 fn write_metric_name(out: &mut String, name: &str) {
-    if is_legacy_metric_name(name) {
+    if is_valid_legacy_metric_name(name) {
         out.push_str(name);
     } else {
         write_quoted(out, name);
@@ -166,18 +162,6 @@ fn escape_into(out: &mut String, s: &str, quote: bool) {
             c => out.push(c),
         }
     }
-}
-
-/// Whether `name` is a legacy metric name (`[a-zA-Z_:][a-zA-Z0-9_:]*`).
-pub fn is_legacy_metric_name(name: &str) -> bool {
-    let b = name.as_bytes();
-    b.first().is_some_and(|&c| is_metric_name_start(c)) && b.iter().all(|&c| is_metric_name_char(c))
-}
-
-/// Whether `name` is a legacy label name (`[a-zA-Z_][a-zA-Z0-9_]*`).
-pub fn is_legacy_label_name(name: &str) -> bool {
-    let b = name.as_bytes();
-    b.first().is_some_and(|&c| is_label_name_start(c)) && b.iter().all(|&c| is_label_name_char(c))
 }
 
 /// Writes `v` as Go's `FormatFloat(v, 'g', -1, 64)` does, with `+Inf`, `-Inf`, `NaN`.
@@ -242,11 +226,6 @@ fn write_om_timestamp(out: &mut String, ms: i64) {
     } else {
         let _ = write!(out, "{sign}{}.{:03}", a / 1000, a % 1000);
     }
-}
-
-/// Whether the family's type can be written in the Prometheus text format as it is.
-pub fn text_can_express(t: MetricType) -> bool {
-    t.as_text_str().is_some()
 }
 
 #[cfg(test)]
