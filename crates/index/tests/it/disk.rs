@@ -341,6 +341,15 @@ fn framed(out: &mut Vec<u8>, body: &[u8]) {
     out.extend_from_slice(&crc32c::crc32c(body).to_be_bytes());
 }
 
+/// Appends a series entry: its body length as a one-byte uvarint (bodies here are short), the
+/// body, and the body's CRC32C.
+fn series_entry(out: &mut Vec<u8>, body: &[u8]) {
+    assert!(body.len() < 0x80, "a one-byte uvarint length");
+    out.push(body.len() as u8);
+    out.extend_from_slice(body);
+    out.extend_from_slice(&crc32c::crc32c(body).to_be_bytes());
+}
+
 /// An index whose bytes were laid out by hand from docs/formats/index.md.
 #[test]
 fn golden_bytes() {
@@ -351,16 +360,10 @@ fn golden_bytes() {
     // The TOC's series offset is 23, before the padding, as Prometheus writes it.
     want.resize(32, 0);
     // 32 (ref 2): {a="x"}, one chunk 1000..=2000 at ref 8.
-    let body = [1, 0, 1, 1, 0xd0, 0x0f, 0xe8, 0x07, 0x08];
-    want.push(body.len() as u8);
-    want.extend_from_slice(&body);
-    want.extend_from_slice(&crc32c::crc32c(&body).to_be_bytes());
+    series_entry(&mut want, &[1, 0, 1, 1, 0xd0, 0x0f, 0xe8, 0x07, 0x08]);
     want.resize(48, 0);
     // 48 (ref 3): {a="y"}, no chunks.
-    let body = [1, 0, 2, 0];
-    want.push(body.len() as u8);
-    want.extend_from_slice(&body);
-    want.extend_from_slice(&crc32c::crc32c(&body).to_be_bytes());
+    series_entry(&mut want, &[1, 0, 2, 0]);
     assert_eq!(want.len(), 57);
     want.resize(60, 0);
     // 60: label index of "a": one name, values "x" "y".
@@ -417,15 +420,9 @@ fn prometheus3_layout_without_label_indices() {
     let mut f = vec![0xba, 0xaa, 0xd7, 0x00, 0x02];
     framed(&mut f, &[0, 0, 0, 3, 1, b'a', 1, b'x', 1, b'y']);
     f.resize(32, 0);
-    let body = [1, 0, 1, 1, 0xd0, 0x0f, 0xe8, 0x07, 0x08];
-    f.push(body.len() as u8);
-    f.extend_from_slice(&body);
-    f.extend_from_slice(&crc32c::crc32c(&body).to_be_bytes());
+    series_entry(&mut f, &[1, 0, 1, 1, 0xd0, 0x0f, 0xe8, 0x07, 0x08]);
     f.resize(48, 0);
-    let body = [1, 0, 2, 0];
-    f.push(body.len() as u8);
-    f.extend_from_slice(&body);
-    f.extend_from_slice(&crc32c::crc32c(&body).to_be_bytes());
+    series_entry(&mut f, &[1, 0, 2, 0]);
     assert_eq!(f.len(), 57);
     f.resize(60, 0);
     framed(&mut f, &[0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 3]);
