@@ -103,6 +103,13 @@ fn start_meta(out: &mut String, keyword: &str, name: &str) {
     out.push(' ');
 }
 
+/// The series of `s` as the encoders write it: `name{a="1",b="2"}`, quoted where needed.
+pub(crate) fn series_text(s: &OwnedSample) -> String {
+    let mut out = String::new();
+    write_series(&mut out, s);
+    out
+}
+
 /// `name{labels}`, or `{"name", labels}` for a name that needs quoting.
 fn write_series(out: &mut String, s: &OwnedSample) {
     if is_valid_legacy_metric_name(&s.name) {
@@ -281,6 +288,7 @@ mod tests {
             metric_type: MetricType::Gauge,
             help: Some("a \"b\" \\ c\nd".into()),
             unit: None,
+            line: 0,
             samples: vec![OwnedSample {
                 name: "my.metric".into(),
                 labels: vec![

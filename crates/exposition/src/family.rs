@@ -22,6 +22,9 @@ pub struct MetricFamily {
     pub unit: Option<String>,
     /// The samples, in input order.
     pub samples: Vec<OwnedSample>,
+    /// The line of the family's first entry, metadata or sample (0 when built in code). Not
+    /// part of equality.
+    pub line: u32,
 }
 
 /// An owned sample line.
@@ -133,10 +136,10 @@ impl MetricFamily {
 /// it and otherwise starts an untyped family named after it. Comments are dropped.
 ///
 /// Returns the families and every parse error; entries on lines with errors are left out.
-pub fn collect(parser: Parser<'_>) -> (Vec<MetricFamily>, Vec<ParseError>) {
+pub fn collect(mut parser: Parser<'_>) -> (Vec<MetricFamily>, Vec<ParseError>) {
     let mut families: Vec<MetricFamily> = Vec::new();
     let mut errors = Vec::new();
-    for entry in parser {
+    while let Some(entry) = parser.next() {
         let entry = match entry {
             Ok(e) => e,
             Err(e) => {
@@ -144,17 +147,19 @@ pub fn collect(parser: Parser<'_>) -> (Vec<MetricFamily>, Vec<ParseError>) {
                 continue;
             }
         };
+        // Every entry is one line, and the parser has just moved past it.
+        let line = parser.line().saturating_sub(1);
         match entry {
             Entry::Help { family, help } => {
-                family_for(&mut families, &family).help = Some(help.into_owned());
+                family_for(&mut families, &family, line).help = Some(help.into_owned());
             }
             Entry::Type {
                 family,
                 metric_type,
-            } => family_for(&mut families, &family).metric_type = metric_type,
+            } => family_for(&mut families, &family, line).metric_type = metric_type,
             // An empty UNIT counts as none, as OpenMetrics says.
             Entry::Unit { family, unit } => {
-                family_for(&mut families, &family).unit =
+                family_for(&mut families, &family, line).unit =
                     (!unit.is_empty()).then(|| unit.to_owned());
             }
             Entry::Comment(_) => {}
@@ -164,6 +169,7 @@ pub fn collect(parser: Parser<'_>) -> (Vec<MetricFamily>, Vec<ParseError>) {
                     Some(f) if f.owns(&owned.name) => f.samples.push(owned),
                     _ => families.push(MetricFamily {
                         name: owned.name.clone(),
+                        line: owned.line,
                         samples: vec![owned],
                         ..MetricFamily::default()
                     }),
@@ -175,13 +181,18 @@ pub fn collect(parser: Parser<'_>) -> (Vec<MetricFamily>, Vec<ParseError>) {
 }
 
 /// The current family if it is `name` and has no samples yet, else a new one.
-fn family_for<'f>(families: &'f mut Vec<MetricFamily>, name: &str) -> &'f mut MetricFamily {
+fn family_for<'f>(
+    families: &'f mut Vec<MetricFamily>,
+    name: &str,
+    line: u32,
+) -> &'f mut MetricFamily {
     let reuse = families
         .last()
         .is_some_and(|f| f.name == name && f.samples.is_empty());
     if !reuse {
         families.push(MetricFamily {
             name: name.to_owned(),
+            line,
             ..MetricFamily::default()
         });
     }

@@ -38,6 +38,7 @@ use std::fmt;
 
 use prom_model::MetricType;
 
+use crate::encode::series_text;
 use crate::family::{MetricFamily, OwnedSample};
 use crate::negotiate::Format;
 
@@ -326,32 +327,6 @@ fn lint_duplicates(families: &[MetricFamily], out: &mut Vec<Problem>) {
     }
 }
 
-/// `name{a="1",b="2"}` with label values escaped as the exposition formats escape them.
-fn series_text(s: &OwnedSample) -> String {
-    let mut out = s.name.clone();
-    if !s.labels.is_empty() {
-        out.push('{');
-        for (i, (n, v)) in s.labels.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str(n);
-            out.push_str("=\"");
-            for c in v.chars() {
-                match c {
-                    '\\' => out.push_str("\\\\"),
-                    '"' => out.push_str("\\\""),
-                    '\n' => out.push_str("\\n"),
-                    c => out.push(c),
-                }
-            }
-            out.push('"');
-        }
-        out.push('}');
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -445,6 +420,7 @@ mod tests {
             metric_type: MetricType::Counter,
             help: Some("Help.".into()),
             unit: None,
+            line: 0,
             samples: vec![OwnedSample {
                 name: "jobs".into(),
                 line: 4,

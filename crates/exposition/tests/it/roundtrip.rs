@@ -135,6 +135,7 @@ fn text_family() -> impl Strategy<Value = MetricFamily> {
             metric_type: t,
             help,
             unit: None,
+            line: 0,
         })
 }
 
@@ -193,6 +194,7 @@ fn om_family() -> impl Strategy<Value = MetricFamily> {
                 },
                 help,
                 unit: None,
+                line: 0,
             }
         })
 }
@@ -243,4 +245,15 @@ fn empty_openmetrics_unit_counts_as_none() {
         Format::OpenMetrics,
     );
     assert_eq!(back, fams);
+}
+
+#[test]
+fn collect_records_each_familys_first_line() {
+    let input =
+        b"# a comment\n\n# HELP a help\n# TYPE a gauge\na 1\nb 2\n\n# TYPE a_total counter\n";
+    let fams = parse(input, Format::Text);
+    let lines: Vec<(&str, u32)> = fams.iter().map(|f| (f.name.as_str(), f.line)).collect();
+    assert_eq!(lines, [("a", 3), ("b", 6), ("a_total", 8)]);
+    let om = parse(b"x 1\n# TYPE y gauge\n# EOF\n", Format::OpenMetrics);
+    assert_eq!(om.iter().map(|f| f.line).collect::<Vec<_>>(), [1, 2]);
 }

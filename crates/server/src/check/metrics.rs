@@ -81,9 +81,16 @@ pub fn check_metrics(input: &[u8], format: Format, lint_level: LintLevel) -> Rep
         LintLevel::None => Vec::new(),
         LintLevel::Warn | LintLevel::Strict => lint(&families, format),
     };
+    // A finding about a family with no sample has no sample line: point at the family's
+    // metadata, whose line the parser recorded.
     for w in &mut warnings {
         if w.line == 0 {
-            w.line = metadata_line(input, &w.family).unwrap_or(0);
+            if let Some(f) = families
+                .iter()
+                .find(|f| f.name == w.family && f.samples.is_empty())
+            {
+                w.line = f.line;
+            }
         }
     }
     warnings.sort_by_key(|w| w.line);
@@ -168,36 +175,6 @@ fn read_input(path: Option<&Path>) -> Result<Vec<u8>> {
     }
 }
 
-/// The line of the first `# HELP`, `# TYPE` or `# UNIT` line about `family`, for findings on
-/// a family that has no sample to point at.
-fn metadata_line(input: &[u8], family: &str) -> Option<u32> {
-    let blank = |b: &u8| *b == b' ' || *b == b'\t';
-    let trim = |s: &[u8]| -> usize { s.iter().take_while(|b| blank(b)).count() };
-    for (i, line) in input.split(|&b| b == b'\n').enumerate() {
-        let Some(rest) = line[trim(line)..].strip_prefix(b"#") else {
-            continue;
-        };
-        let rest = &rest[trim(rest)..];
-        let Some(rest) = [&b"HELP"[..], b"TYPE", b"UNIT"]
-            .iter()
-            .find_map(|kw| rest.strip_prefix(*kw))
-        else {
-            continue;
-        };
-        let skipped = trim(rest);
-        if skipped == 0 {
-            continue;
-        }
-        let Some(after) = rest[skipped..].strip_prefix(family.as_bytes()) else {
-            continue;
-        };
-        if after.first().is_none_or(blank) || after == b"\r" {
-            return u32::try_from(i + 1).ok();
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,14 +231,6 @@ mod tests {
         let r = check_metrics(input, Format::Text, LintLevel::Warn);
         assert_eq!(r.warnings.len(), 1);
         assert_eq!(r.warnings[0].line, 4);
-    }
-
-    #[test]
-    fn metadata_line_matches_whole_names() {
-        let input = b"# TYPE up_total counter\n#  HELP\tup x\n";
-        assert_eq!(metadata_line(input, "up"), Some(2));
-        assert_eq!(metadata_line(input, "up_total"), Some(1));
-        assert_eq!(metadata_line(input, "down"), None);
     }
 
     #[test]
