@@ -1,0 +1,6 @@
+//! Persisted blocks (being built).
+
+/// Block errors.
+#[derive(Debug, thiserror::Error)]
+#[error("block")]
+pub struct Error;

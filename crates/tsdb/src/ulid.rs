@@ -1,0 +1,1 @@
+//! ULIDs (being built).

@@ -1,0 +1,4 @@
+//! prom-tsdb integration tests.
+
+mod block;
+mod wal;
