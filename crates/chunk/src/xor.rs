@@ -99,7 +99,7 @@ impl EncState {
             padding == Padding::Prometheus2
                 && self.num > 0
                 && self.whole_bytes_last
-                && bit_len % 8 == 0,
+                && bit_len.is_multiple_of(8),
         )
     }
 
@@ -387,7 +387,7 @@ impl DecState {
             1 => s.whole_bytes_last = true,
             _ => {
                 let changed = prev_v != self.v;
-                s.whole_bytes_last = changed && (self.leading + self.trailing) % 8 == 0;
+                s.whole_bytes_last = changed && (self.leading + self.trailing).is_multiple_of(8);
             }
         }
         s

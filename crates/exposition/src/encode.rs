@@ -228,7 +228,7 @@ pub fn write_float(out: &mut String, v: f64) {
 fn write_om_timestamp(out: &mut String, ms: i64) {
     let a = ms.unsigned_abs();
     let sign = if ms < 0 { "-" } else { "" };
-    if a % 1000 == 0 {
+    if a.is_multiple_of(1000) {
         let _ = write!(out, "{sign}{}", a / 1000);
     } else {
         let _ = write!(out, "{sign}{}.{:03}", a / 1000, a % 1000);

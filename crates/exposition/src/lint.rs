@@ -201,21 +201,19 @@ fn lint_family(family: &MetricFamily, format: Format, out: &mut Vec<Problem>) {
         if name.ends_with("_bucket") && !histogram {
             f.family("only histogram names should end in \"_bucket\"".to_owned());
         }
-        if !histogram {
-            if let Some(s) = first_with_label(family, "le") {
-                f.at(
-                    s.line,
-                    "only histograms should have an \"le\" label".to_owned(),
-                );
-            }
+        if !histogram && let Some(s) = first_with_label(family, "le") {
+            f.at(
+                s.line,
+                "only histograms should have an \"le\" label".to_owned(),
+            );
         }
-        if t != MetricType::Summary {
-            if let Some(s) = first_with_label(family, "quantile") {
-                f.at(
-                    s.line,
-                    "only summaries should have a \"quantile\" label".to_owned(),
-                );
-            }
+        if t != MetricType::Summary
+            && let Some(s) = first_with_label(family, "quantile")
+        {
+            f.at(
+                s.line,
+                "only summaries should have a \"quantile\" label".to_owned(),
+            );
         }
     }
 

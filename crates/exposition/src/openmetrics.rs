@@ -248,12 +248,12 @@ impl<'a> OmState<'a> {
         } else {
             ("_gcount", "_gsum")
         };
-        if let Some(c) = p.count {
-            if c != inf {
-                return Err(format!(
-                    "{name}{count} is {c} but the +Inf bucket is {inf}; they must be equal"
-                ));
-            }
+        if let Some(c) = p.count
+            && c != inf
+        {
+            return Err(format!(
+                "{name}{count} is {c} but the +Inf bucket is {inf}; they must be equal"
+            ));
         }
         if p.count.is_some() != p.sum.is_some() {
             return Err(format!(
@@ -320,13 +320,10 @@ impl<'a> OmState<'a> {
             MetricType::Summary => Some("quantile"),
             _ => None,
         };
-        if let Some(r) = reserved.filter(|r| own != Some(r)) {
-            if s.labels.get(r).is_some() {
-                return Err(line(format!(
-                    "{}{suffix} must not have a {r:?} label",
-                    name
-                )));
-            }
+        if let Some(r) = reserved.filter(|r| own != Some(r))
+            && s.labels.get(r).is_some()
+        {
+            return Err(line(format!("{}{suffix} must not have a {r:?} label", name)));
         }
 
         match &mut self.group {

@@ -15,6 +15,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Another process (or another `Db` in this one) has the directory open.
+    #[error("the data directory is in use: {} is locked by another process", lock.display())]
+    Locked {
+        /// The lock file.
+        lock: PathBuf,
+    },
     /// The write-ahead log failed.
     #[error(transparent)]
     Wal(#[from] crate::wal::Error),

@@ -72,7 +72,11 @@ mod tests {
         add_interval(&mut ivs, Interval::new(0, 5));
         assert_eq!(
             ivs,
-            [Interval::new(0, 5), Interval::new(10, 20), Interval::new(40, 50)]
+            [
+                Interval::new(0, 5),
+                Interval::new(10, 20),
+                Interval::new(40, 50)
+            ]
         );
         add_interval(&mut ivs, Interval::new(21, 39));
         assert_eq!(ivs, [Interval::new(0, 5), Interval::new(10, 50)]);

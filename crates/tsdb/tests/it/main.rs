@@ -1,4 +1,6 @@
 //! prom-tsdb integration tests.
 
 mod block;
+mod crash;
+mod db;
 mod wal;

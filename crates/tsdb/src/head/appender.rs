@@ -1,0 +1,196 @@
+//! The appender: samples are checked when appended, buffered, and on commit written to the
+//! WAL in one write and then applied to their series.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use prom_model::{AppendError, Appender, Labels, SeriesRef, Timestamp};
+
+use crate::db::Inner;
+use crate::head::series::{Appended, MemSeries};
+use crate::metrics::inc;
+use crate::wal::{Record, RefSample, RefSeries};
+
+/// A batch of samples for a [`Db`](crate::Db), applied atomically on
+/// [`commit`](Appender::commit) (all or none are visible and durable) and discarded on
+/// [`rollback`](Appender::rollback).
+///
+/// `append` rejects a sample at once, with Prometheus's typed reasons, when it is
+/// [out of bounds](AppendError::OutOfBounds) (before the end of the last persisted block),
+/// [out of order](AppendError::OutOfOrder) (older than the series' last sample and outside
+/// the out-of-order window), or a [different value for an existing
+/// timestamp](AppendError::DuplicateSampleForTimestamp). An exact repeat of the last sample
+/// is accepted and stored once.
+pub struct DbAppender<'a> {
+    db: &'a Inner,
+    samples: Vec<(Arc<MemSeries>, i64, f64)>,
+    /// The latest queued sample per series reference, so a batch is ordered within itself.
+    pending: HashMap<u64, (i64, u64)>,
+}
+
+impl std::fmt::Debug for DbAppender<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbAppender")
+            .field("pending_samples", &self.samples.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> DbAppender<'a> {
+    pub(crate) fn new(db: &'a Inner) -> Self {
+        DbAppender {
+            db,
+            samples: Vec::new(),
+            pending: HashMap::new(),
+        }
+    }
+
+    fn reject(&self, e: AppendError) -> AppendError {
+        let m = &self.db.metrics;
+        match e {
+            AppendError::OutOfOrder => inc(&m.out_of_order_samples),
+            AppendError::OutOfBounds => inc(&m.out_of_bounds_samples),
+            AppendError::DuplicateSampleForTimestamp => inc(&m.duplicate_samples),
+            _ => {}
+        }
+        e
+    }
+
+    /// The number of samples queued.
+    pub fn len(&self) -> usize {
+        self.samples.len()
+    }
+
+    /// Whether no sample is queued.
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty()
+    }
+}
+
+impl Appender for DbAppender<'_> {
+    fn append(
+        &mut self,
+        series: Option<SeriesRef>,
+        labels: &Labels,
+        t: Timestamp,
+        v: f64,
+    ) -> Result<SeriesRef, AppendError> {
+        let head = &self.db.head;
+        if t < head.min_valid_time() {
+            return Err(self.reject(AppendError::OutOfBounds));
+        }
+        let s = match series.and_then(|r| head.get(r.0)) {
+            Some(s) if labels.is_empty() || s.labels == *labels => s,
+            _ => {
+                if labels.is_empty() {
+                    return Err(AppendError::EmptyLabels);
+                }
+                let (s, created) = head.get_or_create(labels);
+                if created {
+                    inc(&self.db.metrics.series_created);
+                }
+                s
+            }
+        };
+        let ooo_min = self
+            .db
+            .ooo_window
+            .map(|w| head.max_time().saturating_sub(w).max(head.min_valid_time()));
+        let pending = self.pending.get(&s.r).copied();
+        match s.lock().check(t, v, pending, ooo_min) {
+            Ok(Appended::Duplicate) => {}
+            Ok(Appended::InOrder) => {
+                self.pending.insert(s.r, (t, v.to_bits()));
+                self.samples.push((s.clone(), t, v));
+            }
+            Ok(Appended::OutOfOrder) => self.samples.push((s.clone(), t, v)),
+            Err(e) => return Err(self.reject(e)),
+        }
+        Ok(SeriesRef(s.r))
+    }
+
+    fn commit(&mut self) -> prom_model::Result<()> {
+        if self.samples.is_empty() {
+            self.pending.clear();
+            return Ok(());
+        }
+        let samples = std::mem::take(&mut self.samples);
+        self.pending.clear();
+        let db = self.db;
+        // The series records of series not yet in the WAL go first, in the same write.
+        let mut new_series: Vec<RefSeries> = Vec::new();
+        let mut seen: Vec<u64> = Vec::new();
+        for (s, _, _) in &samples {
+            if !s.is_logged() && !seen.contains(&s.r) {
+                seen.push(s.r);
+                new_series.push(RefSeries {
+                    r: s.r,
+                    labels: s.labels.clone(),
+                });
+            }
+        }
+        let wal_samples: Vec<RefSample> = samples
+            .iter()
+            .map(|(s, t, v)| RefSample {
+                r: s.r,
+                t: *t,
+                v: *v,
+            })
+            .collect();
+        let mut records = Vec::with_capacity(2);
+        if !new_series.is_empty() {
+            records.push(Record::Series(new_series));
+        }
+        records.push(Record::Samples(wal_samples));
+        if let Err(e) = db.log(&records) {
+            inc(&db.metrics.failed_commits);
+            return Err(prom_model::Error::storage(e));
+        }
+        for (s, _, _) in &samples {
+            s.set_logged();
+        }
+        // Apply. A sample that a concurrent commit made out of order, or that a block cut made
+        // out of bounds, is counted and dropped (it is in the WAL, where replay drops it too).
+        let (range, mvt) = (db.head.block_range, db.head.min_valid_time());
+        let ooo_min = db
+            .ooo_window
+            .map(|w| db.head.max_time().saturating_sub(w).max(mvt));
+        let (mut mint, mut maxt, mut n, mut ooo) = (i64::MAX, i64::MIN, 0u64, 0u64);
+        for (s, t, v) in &samples {
+            if *t < mvt {
+                inc(&db.metrics.out_of_bounds_samples);
+                continue;
+            }
+            match s.lock().append(*t, *v, range, ooo_min) {
+                Appended::InOrder => n += 1,
+                Appended::OutOfOrder => ooo += 1,
+                Appended::Duplicate => continue,
+            }
+            mint = mint.min(*t);
+            maxt = maxt.max(*t);
+        }
+        if n + ooo > 0 {
+            db.head.update_bounds(mint, maxt);
+        }
+        let m = &db.metrics;
+        m.samples_appended
+            .fetch_add(n + ooo, std::sync::atomic::Ordering::Relaxed);
+        m.ooo_samples_appended
+            .fetch_add(ooo, std::sync::atomic::Ordering::Relaxed);
+        db.after_commit();
+        Ok(())
+    }
+
+    fn rollback(&mut self) -> prom_model::Result<()> {
+        self.samples.clear();
+        self.pending.clear();
+        Ok(())
+    }
+}
+
+impl Drop for DbAppender<'_> {
+    fn drop(&mut self) {
+        // Uncommitted samples are discarded, as by rollback.
+        self.samples.clear();
+    }
+}

@@ -1,0 +1,231 @@
+//! The head: the in-memory part of the database that receives every append.
+//!
+//! Series live in striped hash maps (by label hash to find them on append, by reference to
+//! find them from the index), each behind its own mutex; the index is a [`MemIndex`]. A
+//! series' samples are XOR chunks: sealed ones are immutable `Arc<[u8]>` shared with
+//! queriers, the open one is copied into a querier's snapshot (at most ~120 samples).
+
+pub(crate) mod appender;
+pub(crate) mod series;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use prom_index::MemIndex;
+use prom_model::{Labels, Matcher};
+
+use crate::interval::{Interval, add_interval};
+use series::MemSeries;
+
+/// Number of lock stripes; a power of two.
+const STRIPES: usize = 64;
+
+fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The in-memory series, their index and the head's time bounds.
+#[derive(Debug)]
+pub(crate) struct Head {
+    by_hash: Vec<RwLock<HashMap<u64, Vec<Arc<MemSeries>>>>>,
+    by_ref: Vec<RwLock<HashMap<u64, Arc<MemSeries>>>>,
+    pub index: MemIndex,
+    next_ref: AtomicU64,
+    /// Smallest and largest sample time in the head (`i64::MAX`/`i64::MIN` when empty).
+    min_time: AtomicI64,
+    max_time: AtomicI64,
+    /// Samples before this are out of bounds: it is the end of the last persisted block.
+    min_valid_time: AtomicI64,
+    pub block_range: i64,
+    /// Tombstones for head series.
+    tombstones: RwLock<HashMap<u64, Vec<Interval>>>,
+}
+
+impl Head {
+    pub fn new(block_range: i64, min_valid_time: i64) -> Self {
+        Head {
+            by_hash: (0..STRIPES).map(|_| RwLock::default()).collect(),
+            by_ref: (0..STRIPES).map(|_| RwLock::default()).collect(),
+            index: MemIndex::new(),
+            next_ref: AtomicU64::new(1),
+            min_time: AtomicI64::new(i64::MAX),
+            max_time: AtomicI64::new(i64::MIN),
+            min_valid_time: AtomicI64::new(min_valid_time),
+            block_range,
+            tombstones: RwLock::default(),
+        }
+    }
+
+    fn stripe(x: u64) -> usize {
+        (x as usize) & (STRIPES - 1)
+    }
+
+    /// The series with reference `r`.
+    pub fn get(&self, r: u64) -> Option<Arc<MemSeries>> {
+        read(&self.by_ref[Self::stripe(r)]).get(&r).cloned()
+    }
+
+    /// The series with exactly these labels.
+    pub fn get_by_labels(&self, labels: &Labels) -> Option<Arc<MemSeries>> {
+        let h = labels.hash64();
+        read(&self.by_hash[Self::stripe(h)])
+            .get(&h)
+            .and_then(|v| v.iter().find(|s| s.labels == *labels).cloned())
+    }
+
+    /// The series with these labels, created (with a new reference) if absent. The flag says
+    /// whether it was created.
+    pub fn get_or_create(&self, labels: &Labels) -> (Arc<MemSeries>, bool) {
+        if let Some(s) = self.get_by_labels(labels) {
+            return (s, false);
+        }
+        let h = labels.hash64();
+        let mut stripe = write(&self.by_hash[Self::stripe(h)]);
+        let list = stripe.entry(h).or_default();
+        if let Some(s) = list.iter().find(|s| s.labels == *labels) {
+            return (s.clone(), false);
+        }
+        let r = self.next_ref.fetch_add(1, Ordering::Relaxed);
+        let s = Arc::new(MemSeries::new(r, labels.clone(), false));
+        list.push(s.clone());
+        write(&self.by_ref[Self::stripe(r)]).insert(r, s.clone());
+        drop(stripe);
+        self.index.add(r, labels);
+        (s, true)
+    }
+
+    /// Recreates a series read from the WAL under its original reference. Returns false (and
+    /// changes nothing) when the labels already exist under another reference; the caller maps
+    /// the WAL's reference onto the existing one.
+    pub fn create_with_ref(&self, r: u64, labels: &Labels) -> Result<(), Arc<MemSeries>> {
+        if let Some(s) = self.get_by_labels(labels) {
+            return Err(s);
+        }
+        let h = labels.hash64();
+        let s = Arc::new(MemSeries::new(r, labels.clone(), true));
+        write(&self.by_hash[Self::stripe(h)])
+            .entry(h)
+            .or_default()
+            .push(s.clone());
+        write(&self.by_ref[Self::stripe(r)]).insert(r, s);
+        self.index.add(r, labels);
+        self.next_ref.fetch_max(r + 1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Widens the head's time bounds to include `[mint, maxt]`.
+    pub fn update_bounds(&self, mint: i64, maxt: i64) {
+        self.min_time.fetch_min(mint, Ordering::AcqRel);
+        self.max_time.fetch_max(maxt, Ordering::AcqRel);
+    }
+
+    pub fn min_time(&self) -> i64 {
+        self.min_time.load(Ordering::Acquire)
+    }
+
+    pub fn max_time(&self) -> i64 {
+        self.max_time.load(Ordering::Acquire)
+    }
+
+    pub fn min_valid_time(&self) -> i64 {
+        self.min_valid_time.load(Ordering::Acquire)
+    }
+
+    pub fn set_min_valid_time(&self, t: i64) {
+        self.min_valid_time.fetch_max(t, Ordering::AcqRel);
+    }
+
+    /// Every series, in no particular order.
+    pub fn all_series(&self) -> Vec<Arc<MemSeries>> {
+        let mut out = Vec::new();
+        for stripe in &self.by_ref {
+            out.extend(read(stripe).values().cloned());
+        }
+        out
+    }
+
+    /// The number of series.
+    pub fn num_series(&self) -> usize {
+        self.by_ref.iter().map(|s| read(s).len()).sum()
+    }
+
+    /// The series the matchers select, in reference order.
+    pub fn select(&self, matchers: &[Matcher]) -> Vec<Arc<MemSeries>> {
+        self.index
+            .postings_for_matchers(matchers)
+            .into_iter()
+            .filter_map(|r| self.get(r))
+            .collect()
+    }
+
+    /// Records deleted intervals for a series.
+    pub fn add_tombstone(&self, r: u64, iv: Interval) {
+        add_interval(write(&self.tombstones).entry(r).or_default(), iv);
+    }
+
+    /// The deleted intervals of a series.
+    pub fn tombstones_of(&self, r: u64) -> Vec<Interval> {
+        read(&self.tombstones).get(&r).cloned().unwrap_or_default()
+    }
+
+    /// Drops the data before `mint` from every series and removes the series left empty that
+    /// no appender wrote to since `mint`; forgets tombstones that end before `mint`. Sets the
+    /// head's minimum time to `mint`. Returns (series removed, chunks removed).
+    pub fn truncate(&self, mint: i64) -> (usize, usize) {
+        self.set_min_valid_time(mint);
+        let mut chunks = 0;
+        let mut dead = Vec::new();
+        for s in self.all_series() {
+            let mut d = s.lock();
+            chunks += d.truncate_before(mint);
+            if d.is_empty() && d.last_time().is_none_or(|t| t < mint) {
+                dead.push(s.clone());
+            }
+        }
+        for s in &dead {
+            let h = s.labels.hash64();
+            // Re-check under the stripe lock: an appender may have just used the series.
+            let mut by_hash = write(&self.by_hash[Self::stripe(h)]);
+            if !s.lock().is_empty() {
+                continue;
+            }
+            if let Some(list) = by_hash.get_mut(&h) {
+                list.retain(|x| !Arc::ptr_eq(x, s));
+                if list.is_empty() {
+                    by_hash.remove(&h);
+                }
+            }
+            write(&self.by_ref[Self::stripe(s.r)]).remove(&s.r);
+            drop(by_hash);
+            self.index.delete(s.r);
+        }
+        if !dead.is_empty() {
+            self.index.gc();
+        }
+        {
+            let mut ts = write(&self.tombstones);
+            ts.retain(|r, ivs| {
+                ivs.retain(|iv| iv.max_time >= mint);
+                !ivs.is_empty() && self.get(*r).is_some()
+            });
+        }
+        // Recompute the minimum from what is left.
+        let mut min = i64::MAX;
+        for s in self.all_series() {
+            if let Some(t) = s.lock().min_time() {
+                min = min.min(t);
+            }
+        }
+        self.min_time.store(min.max(mint), Ordering::Release);
+        if min == i64::MAX {
+            self.min_time.store(i64::MAX, Ordering::Release);
+            self.max_time.store(i64::MIN, Ordering::Release);
+        }
+        (dead.len(), chunks)
+    }
+}

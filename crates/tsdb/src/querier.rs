@@ -1,0 +1,279 @@
+//! Queriers: the head's, and the database's, which merges the head with every block that
+//! overlaps the queried range.
+
+use std::sync::Arc;
+
+use prom_model::{
+    Error as ModelError, Labels, Matcher, Querier, SampleIterator, SelectHints, Series, SeriesSet,
+};
+
+use crate::block::Block;
+use crate::db::Inner;
+use crate::head::Head;
+use crate::iter::{HeadSeriesIterator, MergeIterator};
+
+/// A querier over the head's series.
+pub(crate) struct HeadQuerier<'a> {
+    head: &'a Head,
+    mint: i64,
+    maxt: i64,
+}
+
+impl<'a> HeadQuerier<'a> {
+    pub fn new(head: &'a Head, mint: i64, maxt: i64) -> Self {
+        HeadQuerier { head, mint, maxt }
+    }
+
+    /// The selected series with data in range, sorted by labels, each with its iterator.
+    fn series(&self, matchers: &[Matcher]) -> Vec<Series<'static>> {
+        let mut selected = self.head.select(matchers);
+        selected.sort_by(|a, b| a.labels.cmp(&b.labels));
+        let mut out = Vec::with_capacity(selected.len());
+        for s in selected {
+            let snap = s.lock().snapshot(self.mint, self.maxt);
+            if snap.chunks.is_empty() && snap.ooo.is_empty() {
+                continue;
+            }
+            let deleted = self.head.tombstones_of(s.r);
+            let make = |snap: crate::head::series::SeriesSnapshot| {
+                HeadSeriesIterator::new(
+                    snap.chunks,
+                    snap.ooo,
+                    self.mint,
+                    self.maxt,
+                    deleted.clone(),
+                )
+            };
+            if !deleted.is_empty() {
+                // Skip series whose samples in range are all deleted.
+                let mut probe = make(snap.clone());
+                if !probe.next() {
+                    continue;
+                }
+            }
+            out.push(Series::new(s.labels.clone(), make(snap)));
+        }
+        out
+    }
+}
+
+impl Querier for HeadQuerier<'_> {
+    fn select(
+        &self,
+        _sorted: bool,
+        _hints: Option<&SelectHints>,
+        matchers: &[Matcher],
+    ) -> Box<dyn SeriesSet<'_> + '_> {
+        Box::new(VecSeriesSet::new(self.series(matchers)))
+    }
+
+    fn label_names(&self, matchers: &[Matcher]) -> prom_model::Result<Vec<String>> {
+        if self.head.max_time() < self.mint || self.head.min_time() > self.maxt {
+            return Ok(Vec::new());
+        }
+        Ok(self.head.index.label_names_for_matchers(matchers))
+    }
+
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> prom_model::Result<Vec<String>> {
+        if self.head.max_time() < self.mint || self.head.min_time() > self.maxt {
+            return Ok(Vec::new());
+        }
+        Ok(self.head.index.label_values_for_matchers(name, matchers))
+    }
+}
+
+/// Series handed out in order from a vector.
+struct VecSeriesSet<'a> {
+    it: std::vec::IntoIter<Series<'a>>,
+}
+
+impl<'a> VecSeriesSet<'a> {
+    fn new(v: Vec<Series<'a>>) -> Self {
+        VecSeriesSet { it: v.into_iter() }
+    }
+}
+
+impl<'a> SeriesSet<'a> for VecSeriesSet<'a> {
+    fn next(&mut self) -> Option<Series<'a>> {
+        self.it.next()
+    }
+}
+
+/// The database's querier: the head and the blocks overlapping `[mint, maxt]`, merged by
+/// labels; where a series is in several, its samples are merged by time (at equal timestamps
+/// the older source wins).
+pub struct DbQuerier<'a> {
+    head: HeadQuerier<'a>,
+    blocks: Vec<Arc<Block>>,
+    mint: i64,
+    maxt: i64,
+}
+
+impl std::fmt::Debug for DbQuerier<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbQuerier")
+            .field("mint", &self.mint)
+            .field("maxt", &self.maxt)
+            .field("blocks", &self.blocks.len())
+            .finish()
+    }
+}
+
+impl<'a> DbQuerier<'a> {
+    pub(crate) fn new(inner: &'a Inner, mint: i64, maxt: i64) -> Self {
+        let blocks = inner
+            .block_list()
+            .into_iter()
+            .filter(|b| b.meta().min_time <= maxt && mint < b.meta().max_time)
+            .collect();
+        DbQuerier {
+            head: HeadQuerier::new(&inner.head, mint, maxt),
+            blocks,
+            mint,
+            maxt,
+        }
+    }
+}
+
+impl Querier for DbQuerier<'_> {
+    fn select(
+        &self,
+        sorted: bool,
+        hints: Option<&SelectHints>,
+        matchers: &[Matcher],
+    ) -> Box<dyn SeriesSet<'_> + '_> {
+        let mut sets: Vec<Box<dyn SeriesSet<'_> + '_>> = Vec::with_capacity(self.blocks.len() + 1);
+        for b in &self.blocks {
+            let q = b.querier(self.mint, self.maxt);
+            sets.push(Box::new(OwnedBlockSet::new(q, sorted, hints, matchers)));
+        }
+        sets.push(self.head.select(sorted, hints, matchers));
+        if sets.len() == 1 {
+            return sets.pop().expect("one set");
+        }
+        Box::new(MergeSeriesSet::new(sets))
+    }
+
+    fn label_names(&self, matchers: &[Matcher]) -> prom_model::Result<Vec<String>> {
+        let mut all = self.head.label_names(matchers)?;
+        for b in &self.blocks {
+            all.extend(b.querier(self.mint, self.maxt).label_names(matchers)?);
+        }
+        all.sort();
+        all.dedup();
+        Ok(all)
+    }
+
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> prom_model::Result<Vec<String>> {
+        let mut all = self.head.label_values(name, matchers)?;
+        for b in &self.blocks {
+            all.extend(
+                b.querier(self.mint, self.maxt)
+                    .label_values(name, matchers)?,
+            );
+        }
+        all.sort();
+        all.dedup();
+        Ok(all)
+    }
+}
+
+/// A block's series set, materialised from its querier so it can outlive the querier value
+/// (the block itself is kept alive by the database querier).
+struct OwnedBlockSet<'a> {
+    series: std::vec::IntoIter<Series<'a>>,
+    err: Option<ModelError>,
+}
+
+impl<'a> OwnedBlockSet<'a> {
+    fn new(
+        q: crate::block::BlockQuerier<'a>,
+        sorted: bool,
+        hints: Option<&SelectHints>,
+        matchers: &[Matcher],
+    ) -> Self {
+        let mut set = q.select_owned(sorted, hints, matchers);
+        let mut series = Vec::new();
+        while let Some(s) = set.next() {
+            series.push(s);
+        }
+        let err = set.err().map(|e| ModelError::storage(e.to_string()));
+        OwnedBlockSet {
+            series: series.into_iter(),
+            err,
+        }
+    }
+}
+
+impl<'a> SeriesSet<'a> for OwnedBlockSet<'a> {
+    fn next(&mut self) -> Option<Series<'a>> {
+        self.series.next()
+    }
+
+    fn err(&self) -> Option<&ModelError> {
+        self.err.as_ref()
+    }
+}
+
+/// Merges series sets sorted by labels.
+struct MergeSeriesSet<'a> {
+    sets: Vec<Box<dyn SeriesSet<'a> + 'a>>,
+    heads: Vec<Option<Series<'a>>>,
+    started: bool,
+}
+
+impl<'a> MergeSeriesSet<'a> {
+    fn new(sets: Vec<Box<dyn SeriesSet<'a> + 'a>>) -> Self {
+        let heads = sets.iter().map(|_| None).collect();
+        MergeSeriesSet {
+            sets,
+            heads,
+            started: false,
+        }
+    }
+}
+
+impl<'a> SeriesSet<'a> for MergeSeriesSet<'a> {
+    fn next(&mut self) -> Option<Series<'a>> {
+        if !self.started {
+            self.started = true;
+            for (i, s) in self.sets.iter_mut().enumerate() {
+                self.heads[i] = s.next();
+            }
+        }
+        let min: Labels = self
+            .heads
+            .iter()
+            .flatten()
+            .map(|s| &s.labels)
+            .min()?
+            .clone();
+        let mut its: Vec<Box<dyn SampleIterator + 'a>> = Vec::new();
+        for (i, h) in self.heads.iter_mut().enumerate() {
+            if h.as_ref().is_some_and(|s| s.labels == min) {
+                let s = h.take().expect("checked");
+                its.push(s.samples);
+                *h = self.sets[i].next();
+            }
+        }
+        if its.len() == 1 {
+            return Some(Series {
+                labels: min,
+                samples: its.pop().expect("one"),
+            });
+        }
+        Some(Series::new(min, MergeIterator::new(its)))
+    }
+
+    fn err(&self) -> Option<&ModelError> {
+        self.sets.iter().find_map(|s| s.err())
+    }
+
+    fn warnings(&self) -> &[String] {
+        self.sets
+            .iter()
+            .map(|s| s.warnings())
+            .find(|w| !w.is_empty())
+            .unwrap_or(&[])
+    }
+}
