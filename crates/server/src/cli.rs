@@ -15,6 +15,7 @@ use clap::{Parser, Subcommand};
 
 use crate::check::{self, CheckArgs};
 use crate::error::Error;
+use crate::tsdb::{self, TsdbArgs};
 
 /// prom: a Prometheus-compatible monitoring server and its tooling.
 #[derive(Debug, Parser)]
@@ -25,17 +26,20 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The subcommands. `serve`, `tsdb` and `query` join `check` as their crates land.
+/// The subcommands. `serve` and `query` join these as their crates land.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Validate inputs as promtool does: `prom check metrics`.
     Check(CheckArgs),
+    /// Work with TSDB data directories as `promtool tsdb` does: `prom tsdb list`.
+    Tsdb(TsdbArgs),
 }
 
 /// Runs a parsed command line and turns its outcome into the process exit status.
 pub fn run(cli: Cli) -> ExitCode {
     let outcome = match cli.command {
         Command::Check(args) => check::run(args),
+        Command::Tsdb(args) => tsdb::run(args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),
@@ -67,7 +71,10 @@ mod tests {
             let cli = Cli::try_parse_from(argv).unwrap();
             let Command::Check(CheckArgs {
                 command: check::CheckCommand::Metrics(m),
-            }) = cli.command;
+            }) = cli.command
+            else {
+                panic!("not check metrics");
+            };
             assert_eq!(m.lint, check::metrics::LintLevel::Strict);
         }
     }
@@ -77,10 +84,53 @@ mod tests {
         let cli = Cli::try_parse_from(["prom", "check", "metrics"]).unwrap();
         let Command::Check(CheckArgs {
             command: check::CheckCommand::Metrics(m),
-        }) = cli.command;
+        }) = cli.command
+        else {
+            panic!("not check metrics");
+        };
         assert_eq!(m.format, check::metrics::FormatArg::Text);
         assert_eq!(m.lint, check::metrics::LintLevel::Warn);
         assert_eq!(m.file, None);
+    }
+
+    #[test]
+    fn tsdb_defaults_follow_promtool() {
+        let cli = Cli::try_parse_from(["prom", "tsdb", "dump", "--min-time", "-5"]).unwrap();
+        let Command::Tsdb(TsdbArgs {
+            command: tsdb::TsdbCommand::Dump(d),
+        }) = cli.command
+        else {
+            panic!("not tsdb dump");
+        };
+        assert_eq!(d.dir, std::path::Path::new("data/"));
+        assert_eq!((d.min_time, d.max_time), (-5, i64::MAX));
+        assert_eq!(d.selector, None);
+
+        let cli =
+            Cli::try_parse_from(["prom", "tsdb", "create-blocks-from", "openmetrics", "in.om"])
+                .unwrap();
+        let Command::Tsdb(TsdbArgs {
+            command: tsdb::TsdbCommand::CreateBlocksFrom(c),
+        }) = cli.command
+        else {
+            panic!("not tsdb create-blocks-from");
+        };
+        let tsdb::backfill::CreateBlocksFormat::OpenMetrics(om) = c.format;
+        assert_eq!(om.outdir, std::path::Path::new("data/"));
+        assert_eq!(om.max_block_duration, std::time::Duration::from_secs(7200));
+        assert!(!om.quiet && !om.human_readable);
+
+        let err = Cli::try_parse_from([
+            "prom",
+            "tsdb",
+            "create-blocks-from",
+            "openmetrics",
+            "in.om",
+            "--max-block-duration",
+            "2 hours",
+        ])
+        .unwrap_err();
+        assert_eq!(err.exit_code(), 2);
     }
 
     #[test]

@@ -19,12 +19,15 @@
 //! - [`cli::Cli`] and [`cli::Command`]: the argument tree, one variant per subcommand;
 //!   [`cli::run`] dispatches.
 //! - [`check`]: `prom check ...`, the promtool-like validators.
+//! - [`tsdb`]: `prom tsdb ...`, promtool-compatible tools for data directories: backfill
+//!   from OpenMetrics, list, analyze, dump.
 //! - [`Error`]: what can stop a command before it has a result to report.
 #![deny(missing_docs)]
 
 pub mod check;
 pub mod cli;
 mod error;
+pub mod tsdb;
 
 pub use error::{Error, Result};
 

@@ -84,13 +84,12 @@ pub fn check_metrics(input: &[u8], format: Format, lint_level: LintLevel) -> Rep
     // A finding about a family with no sample has no sample line: point at the family's
     // metadata, whose line the parser recorded.
     for w in &mut warnings {
-        if w.line == 0 {
-            if let Some(f) = families
+        if w.line == 0
+            && let Some(f) = families
                 .iter()
                 .find(|f| f.name == w.family && f.samples.is_empty())
-            {
-                w.line = f.line;
-            }
+        {
+            w.line = f.line;
         }
     }
     warnings.sort_by_key(|w| w.line);

@@ -5,3 +5,4 @@ mod check_metrics;
 mod conformance;
 mod interop;
 mod support;
+mod tsdb;

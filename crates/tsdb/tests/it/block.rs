@@ -912,7 +912,7 @@ fn overlapping_blocks_merge_with_dedup() {
 // Interop with promtool.
 
 /// promtool, or `None` (after printing why) when it is missing and `PROM_INTEROP` is not `1`.
-fn promtool() -> Option<PathBuf> {
+pub fn promtool() -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|p| p.join("promtool"))
@@ -929,7 +929,7 @@ fn promtool() -> Option<PathBuf> {
     found
 }
 
-fn run(cmd: &mut Command) -> String {
+pub fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
@@ -942,7 +942,7 @@ fn run(cmd: &mut Command) -> String {
 
 /// A label set as Go's `labels.Labels.String()` prints it (values limited to ASCII without
 /// control characters, so Go's quoting is escaping `"` and `\`).
-fn go_labels(l: &Labels) -> String {
+pub fn go_labels(l: &Labels) -> String {
     let parts: Vec<String> = l
         .iter()
         .map(|p| {
@@ -954,7 +954,7 @@ fn go_labels(l: &Labels) -> String {
 }
 
 /// Parses promtool dump lines `{labels} value timestamp` into label text → samples.
-fn parse_dump(out: &str) -> BTreeMap<String, Vec<(i64, f64)>> {
+pub fn parse_dump(out: &str) -> BTreeMap<String, Vec<(i64, f64)>> {
     let mut m: BTreeMap<String, Vec<(i64, f64)>> = BTreeMap::new();
     for line in out.lines().filter(|l| !l.is_empty()) {
         let (rest, ts) = line.rsplit_once(' ').unwrap();

@@ -3,4 +3,5 @@
 mod block;
 mod crash;
 mod db;
+mod db_files;
 mod wal;
