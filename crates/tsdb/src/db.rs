@@ -14,6 +14,7 @@ use crate::block::{self, Block, BlockMeta, BlockWriter, ChunkData};
 use crate::error::{Error, Result};
 use crate::head::Head;
 use crate::head::appender::DbAppender;
+use crate::head::chunks::HeadChunks;
 use crate::head::series::SealedChunk;
 use crate::interval::{Interval, is_deleted};
 use crate::metrics::{Gauges, Metrics, inc};
@@ -25,6 +26,8 @@ use crate::wal::{self, Record, Wal, WalOptions};
 /// The WAL's directory inside the data directory. Prometheus's own WAL lives in `wal/`, in a
 /// different format; a directory written by Prometheus keeps it untouched.
 pub const WAL_DIR: &str = "prom-wal";
+/// Where sealed head chunks are memory-mapped from (emptied on open; the WAL is the record).
+pub const HEAD_CHUNKS_DIR: &str = "prom-chunks-head";
 /// The lock file that keeps a second process out.
 pub const LOCK_FILE: &str = "lock";
 
@@ -127,7 +130,8 @@ impl Db {
             .map(|b| b.meta().max_time)
             .max()
             .unwrap_or(i64::MIN);
-        let head = Head::new(opts.block_range_ms(), min_valid);
+        let files = HeadChunks::open(&dir.join(HEAD_CHUNKS_DIR))?;
+        let head = Head::new(opts.block_range_ms(), min_valid, Some(files));
         let ooo_window =
             (!opts.out_of_order_window.is_zero()).then(|| millis(opts.out_of_order_window));
         let wal_dir = dir.join(WAL_DIR);
@@ -400,7 +404,8 @@ fn replay_wal(
                 }
                 // The sample was accepted when it was written: take it even if it is out of
                 // order (the window may have changed, or it was one in the first place).
-                s.lock().append(x.t, x.v, range, Some(mvt));
+                s.lock()
+                    .append(x.t, x.v, range, Some(mvt), head.files.as_ref());
                 report.replayed_samples += 1;
                 mint = mint.min(x.t);
                 maxt = maxt.max(x.t);
@@ -745,7 +750,7 @@ fn write_head_block(head: &Head, parent: &Path, mint: i64, maxt: i64) -> Result<
         data.extend(e.chunks.iter().map(|c| ChunkData {
             min_time: c.min_time,
             max_time: c.max_time,
-            bytes: &c.bytes,
+            bytes: c.bytes(),
         }));
         w.add_series(&e.labels, &data)?;
     }
@@ -765,7 +770,7 @@ fn merged_samples(
 ) -> Vec<Sample> {
     let mut all: Vec<Sample> = Vec::new();
     for c in chunks {
-        let mut it = prom_chunk::XorIterator::new(&c.bytes);
+        let mut it = prom_chunk::XorIterator::new(c.bytes());
         while it.next() {
             let (t, v) = it.at();
             all.push(Sample::new(t, v));
@@ -788,11 +793,11 @@ pub(crate) fn encode_chunks(samples: &[Sample]) -> Vec<SealedChunk> {
             for s in part {
                 app.append(s.t, s.v).ok()?;
             }
-            Some(SealedChunk {
-                min_time: part.first()?.t,
-                max_time: part.last()?.t,
-                bytes: Arc::from(app.bytes()),
-            })
+            Some(SealedChunk::heap(
+                part.first()?.t,
+                part.last()?.t,
+                app.bytes(),
+            ))
         })
         .collect()
 }

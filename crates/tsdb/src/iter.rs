@@ -45,7 +45,7 @@ impl HeadSeriesIterator {
             // Rare: decode everything and merge once, so the fast path below stays simple.
             let mut all = Vec::new();
             for c in std::mem::take(&mut it.chunks) {
-                it.decode_into(&c.bytes, &mut all);
+                it.decode_into(c.bytes(), &mut all);
             }
             let mut merged = Vec::with_capacity(all.len() + ooo.len());
             let (mut i, mut j) = (0, 0);
@@ -90,7 +90,7 @@ impl HeadSeriesIterator {
             self.buf.clear();
             self.pos = 0;
             let mut out = std::mem::take(&mut self.buf);
-            self.decode_into(&c.bytes, &mut out);
+            self.decode_into(c.bytes(), &mut out);
             self.buf = out;
             if !self.buf.is_empty() {
                 return true;
@@ -251,8 +251,6 @@ impl SampleIterator for MergeIterator<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use prom_chunk::XorAppender;
     use prom_model::storage::ListSampleIterator;
 
@@ -263,11 +261,7 @@ mod tests {
         for &(t, v) in samples {
             a.append(t, v).expect("in order");
         }
-        SealedChunk {
-            min_time: samples[0].0,
-            max_time: samples[samples.len() - 1].0,
-            bytes: Arc::from(a.bytes()),
-        }
+        SealedChunk::heap(samples[0].0, samples[samples.len() - 1].0, a.bytes())
     }
 
     fn drain(it: &mut dyn SampleIterator) -> Vec<i64> {

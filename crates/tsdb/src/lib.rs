@@ -55,7 +55,7 @@ mod querier;
 pub mod ulid;
 pub mod wal;
 
-pub use db::{Db, LOCK_FILE, OpenReport, WAL_DIR};
+pub use db::{Db, HEAD_CHUNKS_DIR, LOCK_FILE, OpenReport, WAL_DIR};
 pub use error::{Error, Result};
 pub use head::appender::DbAppender;
 pub use metrics::Metrics;

@@ -161,7 +161,10 @@ impl Appender for DbAppender<'_> {
                 inc(&db.metrics.out_of_bounds_samples);
                 continue;
             }
-            match s.lock().append(*t, *v, range, ooo_min) {
+            match s
+                .lock()
+                .append(*t, *v, range, ooo_min, db.head.files.as_ref())
+            {
                 Appended::InOrder => n += 1,
                 Appended::OutOfOrder => ooo += 1,
                 Appended::Duplicate => continue,

@@ -6,6 +6,7 @@
 //! queriers, the open one is copied into a querier's snapshot (at most ~120 samples).
 
 pub(crate) mod appender;
+pub(crate) mod chunks;
 pub(crate) mod series;
 
 use std::collections::HashMap;
@@ -29,10 +30,58 @@ fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Series by label hash: one entry per hash, the rare hash collisions aside (16 bytes per
+/// series instead of a `Vec` per hash).
+#[derive(Debug, Default)]
+struct HashStripe {
+    one: HashMap<u64, Arc<MemSeries>>,
+    collisions: HashMap<u64, Vec<Arc<MemSeries>>>,
+}
+
+impl HashStripe {
+    fn get(&self, h: u64, labels: &Labels) -> Option<&Arc<MemSeries>> {
+        match self.one.get(&h) {
+            Some(s) if s.labels == *labels => Some(s),
+            Some(_) => self
+                .collisions
+                .get(&h)
+                .and_then(|v| v.iter().find(|s| s.labels == *labels)),
+            None => None,
+        }
+    }
+
+    fn insert(&mut self, h: u64, s: Arc<MemSeries>) {
+        if self.one.contains_key(&h) {
+            self.collisions.entry(h).or_default().push(s);
+        } else {
+            self.one.insert(h, s);
+        }
+    }
+
+    fn remove(&mut self, h: u64, s: &Arc<MemSeries>) {
+        if self.one.get(&h).is_some_and(|x| Arc::ptr_eq(x, s)) {
+            self.one.remove(&h);
+            if let Some(list) = self.collisions.get_mut(&h) {
+                if let Some(next) = list.pop() {
+                    self.one.insert(h, next);
+                }
+                if list.is_empty() {
+                    self.collisions.remove(&h);
+                }
+            }
+        } else if let Some(list) = self.collisions.get_mut(&h) {
+            list.retain(|x| !Arc::ptr_eq(x, s));
+            if list.is_empty() {
+                self.collisions.remove(&h);
+            }
+        }
+    }
+}
+
 /// The in-memory series, their index and the head's time bounds.
 #[derive(Debug)]
 pub(crate) struct Head {
-    by_hash: Vec<RwLock<HashMap<u64, Vec<Arc<MemSeries>>>>>,
+    by_hash: Vec<RwLock<HashStripe>>,
     by_ref: Vec<RwLock<HashMap<u64, Arc<MemSeries>>>>,
     pub index: MemIndex,
     next_ref: AtomicU64,
@@ -44,10 +93,12 @@ pub(crate) struct Head {
     pub block_range: i64,
     /// Tombstones for head series.
     tombstones: RwLock<HashMap<u64, Vec<Interval>>>,
+    /// Where sealed chunks go (none: they stay on the heap).
+    pub files: Option<chunks::HeadChunks>,
 }
 
 impl Head {
-    pub fn new(block_range: i64, min_valid_time: i64) -> Self {
+    pub fn new(block_range: i64, min_valid_time: i64, files: Option<chunks::HeadChunks>) -> Self {
         Head {
             by_hash: (0..STRIPES).map(|_| RwLock::default()).collect(),
             by_ref: (0..STRIPES).map(|_| RwLock::default()).collect(),
@@ -58,6 +109,7 @@ impl Head {
             min_valid_time: AtomicI64::new(min_valid_time),
             block_range,
             tombstones: RwLock::default(),
+            files,
         }
     }
 
@@ -73,9 +125,7 @@ impl Head {
     /// The series with exactly these labels.
     pub fn get_by_labels(&self, labels: &Labels) -> Option<Arc<MemSeries>> {
         let h = labels.hash64();
-        read(&self.by_hash[Self::stripe(h)])
-            .get(&h)
-            .and_then(|v| v.iter().find(|s| s.labels == *labels).cloned())
+        read(&self.by_hash[Self::stripe(h)]).get(h, labels).cloned()
     }
 
     /// The series with these labels, created (with a new reference) if absent. The flag says
@@ -86,13 +136,12 @@ impl Head {
         }
         let h = labels.hash64();
         let mut stripe = write(&self.by_hash[Self::stripe(h)]);
-        let list = stripe.entry(h).or_default();
-        if let Some(s) = list.iter().find(|s| s.labels == *labels) {
+        if let Some(s) = stripe.get(h, labels) {
             return (s.clone(), false);
         }
         let r = self.next_ref.fetch_add(1, Ordering::Relaxed);
         let s = Arc::new(MemSeries::new(r, labels.clone(), false));
-        list.push(s.clone());
+        stripe.insert(h, s.clone());
         write(&self.by_ref[Self::stripe(r)]).insert(r, s.clone());
         drop(stripe);
         self.index.add(r, labels);
@@ -108,10 +157,7 @@ impl Head {
         }
         let h = labels.hash64();
         let s = Arc::new(MemSeries::new(r, labels.clone(), true));
-        write(&self.by_hash[Self::stripe(h)])
-            .entry(h)
-            .or_default()
-            .push(s.clone());
+        write(&self.by_hash[Self::stripe(h)]).insert(h, s.clone());
         write(&self.by_ref[Self::stripe(r)]).insert(r, s);
         self.index.add(r, labels);
         self.next_ref.fetch_max(r + 1, Ordering::Relaxed);
@@ -194,18 +240,16 @@ impl Head {
             if !s.lock().is_empty() {
                 continue;
             }
-            if let Some(list) = by_hash.get_mut(&h) {
-                list.retain(|x| !Arc::ptr_eq(x, s));
-                if list.is_empty() {
-                    by_hash.remove(&h);
-                }
-            }
+            by_hash.remove(h, s);
             write(&self.by_ref[Self::stripe(s.r)]).remove(&s.r);
             drop(by_hash);
             self.index.delete(s.r);
         }
         if !dead.is_empty() {
             self.index.gc();
+        }
+        if let Some(f) = &self.files {
+            f.truncate(mint);
         }
         {
             let mut ts = write(&self.tombstones);
@@ -227,5 +271,34 @@ impl Head {
             self.max_time.store(i64::MIN, Ordering::Release);
         }
         (dead.len(), chunks)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prom_model::labels;
+
+    use super::*;
+
+    #[test]
+    fn hash_collisions_keep_every_series_findable() {
+        let mut st = HashStripe::default();
+        let a = Arc::new(MemSeries::new(1, labels!("a" => "1"), false));
+        let b = Arc::new(MemSeries::new(2, labels!("a" => "2"), false));
+        let c = Arc::new(MemSeries::new(3, labels!("a" => "3"), false));
+        // All under one (forced) hash.
+        for s in [&a, &b, &c] {
+            st.insert(7, s.clone());
+        }
+        for s in [&a, &b, &c] {
+            assert_eq!(st.get(7, &s.labels).map(|x| x.r), Some(s.r));
+        }
+        st.remove(7, &a);
+        assert!(st.get(7, &a.labels).is_none());
+        assert_eq!(st.get(7, &b.labels).map(|x| x.r), Some(2));
+        assert_eq!(st.get(7, &c.labels).map(|x| x.r), Some(3));
+        st.remove(7, &c);
+        st.remove(7, &b);
+        assert!(st.one.is_empty() && st.collisions.is_empty());
     }
 }

@@ -6,26 +6,68 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use prom_chunk::XorAppender;
 use prom_model::{AppendError, Labels, Sample};
 
+use crate::head::chunks::{HeadChunks, MappedChunk};
+
 /// The number of samples after which a chunk is sealed, as Prometheus does.
 pub(crate) const SAMPLES_PER_CHUNK: u16 = 120;
+
+/// Where a sealed chunk's bytes live.
+#[derive(Debug, Clone)]
+pub(crate) enum ChunkBytes {
+    /// On the heap: the open chunk's copy in a snapshot, re-encoded chunks, or a chunk that
+    /// could not be written to the mapped files.
+    Heap(Arc<[u8]>),
+    /// In a memory-mapped head chunk file.
+    Mapped(MappedChunk),
+}
 
 /// A sealed chunk: immutable XOR bytes shared with queriers by reference count.
 #[derive(Debug, Clone)]
 pub(crate) struct SealedChunk {
     pub min_time: i64,
     pub max_time: i64,
-    pub bytes: Arc<[u8]>,
+    pub data: ChunkBytes,
+}
+
+impl SealedChunk {
+    /// A chunk on the heap.
+    pub fn heap(min_time: i64, max_time: i64, bytes: &[u8]) -> Self {
+        SealedChunk {
+            min_time,
+            max_time,
+            data: ChunkBytes::Heap(Arc::from(bytes)),
+        }
+    }
+
+    /// The chunk's XOR bytes.
+    pub fn bytes(&self) -> &[u8] {
+        match &self.data {
+            ChunkBytes::Heap(b) => b,
+            ChunkBytes::Mapped(m) => m.bytes(),
+        }
+    }
 }
 
 /// The chunk still being appended to.
 #[derive(Debug)]
 struct OpenChunk {
     min_time: i64,
-    max_time: i64,
+    app: XorAppender,
+}
+
+impl OpenChunk {
+    fn max_time(&self) -> i64 {
+        self.app.last().map_or(self.min_time, |(t, _)| t)
+    }
+
     /// The exclusive end of the block range the chunk lies in: a sample at or after it starts
     /// a new chunk, so no chunk straddles a block boundary.
-    end: i64,
-    app: XorAppender,
+    fn end(&self, block_range: i64) -> i64 {
+        self.min_time
+            .div_euclid(block_range)
+            .saturating_add(1)
+            .saturating_mul(block_range)
+    }
 }
 
 /// A series' samples, guarded by the series' mutex.
@@ -35,8 +77,9 @@ pub(crate) struct SeriesData {
     open: Option<OpenChunk>,
     /// The last in-order sample `(t, v bits)`.
     last: Option<(i64, u64)>,
-    /// Out-of-order samples accepted within the window, sorted by time, unique timestamps.
-    ooo: Vec<Sample>,
+    /// Out-of-order samples accepted within the window, sorted by time, unique timestamps;
+    /// boxed because most series never have one.
+    ooo: Option<Box<Vec<Sample>>>,
 }
 
 /// A series: its reference, labels and data.
@@ -93,6 +136,10 @@ pub(crate) struct SeriesSnapshot {
 }
 
 impl SeriesData {
+    fn ooo(&self) -> &[Sample] {
+        self.ooo.as_deref().map_or(&[], Vec::as_slice)
+    }
+
     /// Checks whether `(t, v)` may be appended after `pending` (the latest sample this appender
     /// already queued for the series, if later than the stored one), without changing anything.
     pub fn check(
@@ -117,8 +164,8 @@ impl SeriesData {
                 }
             }
             Some(_) => match ooo_min {
-                Some(min) if t >= min => match self.ooo.binary_search_by_key(&t, |s| s.t) {
-                    Ok(i) if self.ooo[i].v.to_bits() == v.to_bits() => Ok(Appended::Duplicate),
+                Some(min) if t >= min => match self.ooo().binary_search_by_key(&t, |s| s.t) {
+                    Ok(i) if self.ooo()[i].v.to_bits() == v.to_bits() => Ok(Appended::Duplicate),
                     Ok(_) => Err(AppendError::DuplicateSampleForTimestamp),
                     Err(_) if self.in_order_contains(t) => {
                         // A timestamp the in-order chunks already hold.
@@ -139,64 +186,73 @@ impl SeriesData {
         };
         if let Some(o) = &self.open
             && o.min_time <= t
-            && t <= o.max_time
+            && t <= o.max_time()
         {
             return hit(o.app.bytes());
         }
         self.sealed
             .iter()
             .filter(|c| c.min_time <= t && t <= c.max_time)
-            .any(|c| hit(&c.bytes))
+            .any(|c| hit(c.bytes()))
     }
 
-    /// Stores a sample that [`check`](Self::check) accepted. `block_range` aligns chunk ends.
-    /// Returns whether a new chunk was started.
-    pub fn append(&mut self, t: i64, v: f64, block_range: i64, ooo_min: Option<i64>) -> Appended {
+    /// Stores a sample that [`check`](Self::check) accepted. `block_range` aligns chunk ends;
+    /// sealed chunks go to `files` when given.
+    pub fn append(
+        &mut self,
+        t: i64,
+        v: f64,
+        block_range: i64,
+        ooo_min: Option<i64>,
+        files: Option<&HeadChunks>,
+    ) -> Appended {
         match self.check(t, v, None, ooo_min) {
             Ok(Appended::InOrder) => {}
             Ok(Appended::OutOfOrder) => {
-                let i = self.ooo.partition_point(|s| s.t < t);
-                self.ooo.insert(i, Sample::new(t, v));
+                let ooo = self.ooo.get_or_insert_with(Box::default);
+                let i = ooo.partition_point(|s| s.t < t);
+                ooo.insert(i, Sample::new(t, v));
                 return Appended::OutOfOrder;
             }
             Ok(Appended::Duplicate) | Err(_) => return Appended::Duplicate,
         }
         let cut = match &self.open {
             None => true,
-            Some(o) => o.app.num_samples() >= SAMPLES_PER_CHUNK || t >= o.end,
+            Some(o) => o.app.num_samples() >= SAMPLES_PER_CHUNK || t >= o.end(block_range),
         };
         if cut {
-            self.seal_open();
-            let end = t
-                .div_euclid(block_range)
-                .saturating_add(1)
-                .saturating_mul(block_range);
+            self.seal_open(files);
             self.open = Some(OpenChunk {
                 min_time: t,
-                max_time: t,
-                end,
                 app: XorAppender::new(),
             });
         }
         if let Some(o) = &mut self.open {
             // In order by the check above, so the encoder cannot refuse it.
-            if o.app.append(t, v).is_ok() {
-                o.max_time = t;
-            }
+            let _ = o.app.append(t, v);
         }
         self.last = Some((t, v.to_bits()));
         Appended::InOrder
     }
 
-    fn seal_open(&mut self) {
+    fn seal_open(&mut self, files: Option<&HeadChunks>) {
         if let Some(o) = self.open.take()
             && o.app.num_samples() > 0
         {
-            self.sealed.push(SealedChunk {
-                min_time: o.min_time,
-                max_time: o.max_time,
-                bytes: Arc::from(o.app.bytes()),
-            });
+            let (bytes, max_time) = (o.app.bytes(), o.max_time());
+            let chunk = match files.and_then(|f| f.write(bytes, max_time)) {
+                Some(m) => SealedChunk {
+                    min_time: o.min_time,
+                    max_time,
+                    data: ChunkBytes::Mapped(m),
+                },
+                None => SealedChunk::heap(o.min_time, max_time, bytes),
+            };
+            if self.sealed.capacity() == 0 {
+                // A series typically holds 3-4 sealed chunks; avoid 1, 2, 4 growth steps.
+                self.sealed.reserve_exact(4);
+            }
+            self.sealed.push(chunk);
         }
     }
 
@@ -212,7 +268,7 @@ impl SeriesData {
             .first()
             .map(|c| c.min_time)
             .or(self.open.as_ref().map(|o| o.min_time));
-        let b = self.ooo.first().map(|s| s.t);
+        let b = self.ooo().first().map(|s| s.t);
         match (a, b) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -221,7 +277,7 @@ impl SeriesData {
 
     /// Whether the series holds no samples.
     pub fn is_empty(&self) -> bool {
-        self.sealed.is_empty() && self.open.is_none() && self.ooo.is_empty()
+        self.sealed.is_empty() && self.open.is_none() && self.ooo().is_empty()
     }
 
     /// The chunks and out-of-order samples overlapping `[mint, maxt]`.
@@ -233,18 +289,14 @@ impl SeriesData {
             .cloned()
             .collect();
         if let Some(o) = &self.open
-            && o.max_time >= mint
+            && o.max_time() >= mint
             && o.min_time <= maxt
             && o.app.num_samples() > 0
         {
-            chunks.push(SealedChunk {
-                min_time: o.min_time,
-                max_time: o.max_time,
-                bytes: Arc::from(o.app.bytes()),
-            });
+            chunks.push(SealedChunk::heap(o.min_time, o.max_time(), o.app.bytes()));
         }
         let ooo = self
-            .ooo
+            .ooo()
             .iter()
             .filter(|s| s.t >= mint && s.t <= maxt)
             .copied()
@@ -259,12 +311,17 @@ impl SeriesData {
         self.sealed.retain(|c| c.max_time >= mint);
         let mut removed = before - self.sealed.len();
         if let Some(o) = &self.open
-            && o.max_time < mint
+            && o.max_time() < mint
         {
             self.open = None;
             removed += 1;
         }
-        self.ooo.retain(|s| s.t >= mint);
+        if let Some(ooo) = &mut self.ooo {
+            ooo.retain(|s| s.t >= mint);
+            if ooo.is_empty() {
+                self.ooo = None;
+            }
+        }
         removed
     }
 
@@ -283,7 +340,7 @@ mod tests {
     fn collect(s: &SeriesSnapshot) -> Vec<(i64, f64)> {
         let mut out = Vec::new();
         for c in &s.chunks {
-            let mut it = prom_chunk::XorIterator::new(&c.bytes);
+            let mut it = prom_chunk::XorIterator::new(c.bytes());
             while it.next() {
                 out.push(it.at());
             }
@@ -295,12 +352,15 @@ mod tests {
     fn chunks_are_cut_at_120_samples_and_at_block_boundaries() {
         let mut d = SeriesData::default();
         for i in 0..250 {
-            assert_eq!(d.append(i * 1000, i as f64, RANGE, None), Appended::InOrder);
+            assert_eq!(
+                d.append(i * 1000, i as f64, RANGE, None, None),
+                Appended::InOrder
+            );
         }
         assert_eq!(d.num_chunks(), 3);
         let mut d = SeriesData::default();
-        d.append(RANGE - 1000, 1.0, RANGE, None);
-        d.append(RANGE, 2.0, RANGE, None);
+        d.append(RANGE - 1000, 1.0, RANGE, None, None);
+        d.append(RANGE, 2.0, RANGE, None, None);
         assert_eq!(d.num_chunks(), 2);
         let snap = d.snapshot(i64::MIN, i64::MAX);
         assert_eq!(snap.chunks[0].max_time, RANGE - 1000);
@@ -311,7 +371,7 @@ mod tests {
     #[test]
     fn order_duplicates_and_the_out_of_order_window() {
         let mut d = SeriesData::default();
-        d.append(1000, 1.0, RANGE, None);
+        d.append(1000, 1.0, RANGE, None, None);
         assert_eq!(d.check(1000, 1.0, None, None), Ok(Appended::Duplicate));
         assert_eq!(
             d.check(1000, 2.0, None, None),
@@ -323,7 +383,10 @@ mod tests {
             d.check(300, 2.0, None, Some(400)),
             Err(AppendError::OutOfOrder)
         );
-        assert_eq!(d.append(500, 2.0, RANGE, Some(0)), Appended::OutOfOrder);
+        assert_eq!(
+            d.append(500, 2.0, RANGE, Some(0), None),
+            Appended::OutOfOrder
+        );
         assert_eq!(
             d.check(500, 3.0, None, Some(0)),
             Err(AppendError::DuplicateSampleForTimestamp)
@@ -342,7 +405,7 @@ mod tests {
     fn truncation_drops_whole_chunks_only() {
         let mut d = SeriesData::default();
         for i in 0..240 {
-            d.append(i * 1000, 0.0, RANGE, None);
+            d.append(i * 1000, 0.0, RANGE, None, None);
         }
         assert_eq!(d.truncate_before(100_000), 0);
         assert_eq!(d.truncate_before(120_000), 1);
