@@ -136,11 +136,11 @@ impl HeadChunks {
             return None;
         }
         let mut w = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        if w.pos + len > SEGMENT_SIZE {
-            if let Err(e) = self.new_segment(&mut w) {
-                tracing::warn!(dir = %self.dir.display(), error = %e, "cannot create a head chunk segment; keeping chunks on the heap");
-                return None;
-            }
+        if w.pos + len > SEGMENT_SIZE
+            && let Err(e) = self.new_segment(&mut w)
+        {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "cannot create a head chunk segment; keeping chunks on the heap");
+            return None;
         }
         let seg = w.segments.last()?.clone();
         let off = w.pos;

@@ -51,10 +51,13 @@ impl HashStripe {
     }
 
     fn insert(&mut self, h: u64, s: Arc<MemSeries>) {
-        if self.one.contains_key(&h) {
-            self.collisions.entry(h).or_default().push(s);
-        } else {
-            self.one.insert(h, s);
+        match self.one.entry(h) {
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.collisions.entry(h).or_default().push(s);
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(s);
+            }
         }
     }
 

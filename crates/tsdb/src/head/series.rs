@@ -78,7 +78,8 @@ pub(crate) struct SeriesData {
     /// The last in-order sample `(t, v bits)`.
     last: Option<(i64, u64)>,
     /// Out-of-order samples accepted within the window, sorted by time, unique timestamps;
-    /// boxed because most series never have one.
+    /// boxed because most series never have one (8 bytes per series instead of 24).
+    #[allow(clippy::box_collection)]
     ooo: Option<Box<Vec<Sample>>>,
 }
 
