@@ -1,0 +1,4 @@
+//! prom-promql integration tests.
+
+mod parser;
+mod script;
