@@ -73,10 +73,10 @@ impl OpenChunk {
 /// A series' samples, guarded by the series' mutex.
 #[derive(Debug, Default)]
 pub(crate) struct SeriesData {
-    sealed: Vec<SealedChunk>,
+    /// Exactly sized (a seal happens once per ~120 samples, so rebuilding is cheap; a `Vec`
+    /// would carry up to 3 spare 40-byte slots and 8 more bytes of header per series).
+    sealed: Box<[SealedChunk]>,
     open: Option<OpenChunk>,
-    /// The last in-order sample `(t, v bits)`.
-    last: Option<(i64, u64)>,
     /// Out-of-order samples accepted within the window, sorted by time, unique timestamps;
     /// boxed because most series never have one (8 bytes per series instead of 24).
     #[allow(clippy::box_collection)]
@@ -150,7 +150,7 @@ impl SeriesData {
         pending: Option<(i64, u64)>,
         ooo_min: Option<i64>,
     ) -> Result<Appended, AppendError> {
-        let last = match (self.last, pending) {
+        let last = match (self.last(), pending) {
             (Some(a), Some(b)) => Some(if b.0 >= a.0 { b } else { a }),
             (a, b) => a.or(b),
         };
@@ -232,7 +232,6 @@ impl SeriesData {
             // In order by the check above, so the encoder cannot refuse it.
             let _ = o.app.append(t, v);
         }
-        self.last = Some((t, v.to_bits()));
         Appended::InOrder
     }
 
@@ -249,17 +248,26 @@ impl SeriesData {
                 },
                 None => SealedChunk::heap(o.min_time, max_time, bytes),
             };
-            if self.sealed.capacity() == 0 {
-                // A series typically holds 3-4 sealed chunks; avoid 1, 2, 4 growth steps.
-                self.sealed.reserve_exact(4);
-            }
-            self.sealed.push(chunk);
+            let mut v = Vec::with_capacity(self.sealed.len() + 1);
+            v.extend(std::mem::take(&mut self.sealed));
+            v.push(chunk);
+            self.sealed = v.into_boxed_slice();
         }
+    }
+
+    /// The last in-order sample `(t, v bits)`: the open chunk's last. A series without an
+    /// open chunk has had it truncated, and every sample it may still take is at or after the
+    /// head's minimum valid time, past anything it held, so no ordering is lost.
+    fn last(&self) -> Option<(i64, u64)> {
+        self.open
+            .as_ref()
+            .and_then(|o| o.app.last())
+            .map(|(t, v)| (t, v.to_bits()))
     }
 
     /// The time of the last in-order sample.
     pub fn last_time(&self) -> Option<i64> {
-        self.last.map(|(t, _)| t)
+        self.last().map(|(t, _)| t)
     }
 
     /// The smallest timestamp held, in-order or not.
@@ -309,7 +317,14 @@ impl SeriesData {
     /// chunks removed.
     pub fn truncate_before(&mut self, mint: i64) -> usize {
         let before = self.sealed.len();
-        self.sealed.retain(|c| c.max_time >= mint);
+        if self.sealed.iter().any(|c| c.max_time < mint) {
+            let kept: Vec<SealedChunk> = std::mem::take(&mut self.sealed)
+                .into_vec()
+                .into_iter()
+                .filter(|c| c.max_time >= mint)
+                .collect();
+            self.sealed = kept.into_boxed_slice();
+        }
         let mut removed = before - self.sealed.len();
         if let Some(o) = &self.open
             && o.max_time() < mint
