@@ -547,8 +547,37 @@ impl Inner {
                 }
                 Err(e) => {
                     inc(&self.metrics.compactions_failed);
+                    // As Prometheus: mark the inputs so the planner stops choosing them, instead
+                    // of failing on them again every minute.
+                    for b in &chosen {
+                        self.mark_failed(b);
+                    }
                     return Err(e.into());
                 }
+            }
+        }
+    }
+
+    /// Records `compaction.failed` in a block's meta.json and reloads it.
+    fn mark_failed(&self, b: &Block) {
+        let mut meta = b.meta();
+        meta.compaction.failed = true;
+        let reopened = meta
+            .write(b.dir())
+            .map_err(Error::from)
+            .and_then(|_| Ok(Block::open_unverified(b.dir())?));
+        match reopened {
+            Ok(nb) => {
+                let mut blocks = self.blocks.write().unwrap_or_else(PoisonError::into_inner);
+                for slot in blocks.iter_mut() {
+                    if slot.ulid() == nb.ulid() {
+                        *slot = Arc::new(nb);
+                        break;
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(block = %b.dir().display(), error = %e, "cannot mark a block as failed to compact");
             }
         }
     }

@@ -219,3 +219,45 @@ fn promtool_reads_what_the_database_wrote() {
         .args(["tsdb", "analyze"])
         .arg(dir.path()));
 }
+
+#[test]
+fn a_failed_compaction_marks_its_inputs_and_is_not_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts();
+    o.verify_blocks_on_open = false;
+    {
+        let db = Db::open(dir.path(), o.clone()).unwrap();
+        let mut app = db.appender();
+        for k in 0..(7 * H / 60_000) {
+            app.append(None, &series(0), k * 60_000, k as f64).unwrap();
+        }
+        app.commit().unwrap();
+        drop(app);
+        db.compact().unwrap();
+        assert_eq!(db.blocks().len(), 2);
+    }
+    let victim = block_dirs(dir.path())[0].clone();
+    flip(&victim.join("chunks/000001"), 40);
+    let db = Db::open(dir.path(), o).unwrap();
+    let mut app = db.appender();
+    for k in (7 * H / 60_000)..(11 * H / 60_000) {
+        app.append(None, &series(0), k * 60_000, k as f64).unwrap();
+    }
+    app.commit().unwrap();
+    drop(app);
+    // Blocks [0,2h) … [6h,8h) exist; [0,6h) is planned and fails on the damaged chunk.
+    let err = db.compact().unwrap_err();
+    assert!(err.to_string().contains("chunks/000001"), "{err}");
+    assert!(
+        db.metrics_text()
+            .contains("prometheus_tsdb_compactions_failed_total 1")
+    );
+    let meta = std::fs::read_to_string(victim.join("meta.json")).unwrap();
+    assert!(meta.contains("\"failed\": true"), "{meta}");
+    // The planner now leaves the failed blocks alone.
+    db.compact().unwrap();
+    assert!(
+        db.metrics_text()
+            .contains("prometheus_tsdb_compactions_failed_total 1")
+    );
+}
