@@ -15,6 +15,7 @@ use clap::{Parser, Subcommand};
 
 use crate::check::{self, CheckArgs};
 use crate::error::Error;
+use crate::promql::{self, PromqlArgs};
 use crate::tsdb::{self, TsdbArgs};
 
 /// prom: a Prometheus-compatible monitoring server and its tooling.
@@ -33,6 +34,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Work with TSDB data directories as `promtool tsdb` does: `prom tsdb list`.
     Tsdb(TsdbArgs),
+    /// PromQL tools: `prom promql format EXPR`.
+    Promql(PromqlArgs),
 }
 
 /// Runs a parsed command line and turns its outcome into the process exit status.
@@ -40,6 +43,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let outcome = match cli.command {
         Command::Check(args) => check::run(args),
         Command::Tsdb(args) => tsdb::run(args),
+        Command::Promql(args) => promql::run(args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),
@@ -130,6 +134,20 @@ mod tests {
             "2 hours",
         ])
         .unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn promql_format_takes_one_expression() {
+        let cli = Cli::try_parse_from(["prom", "promql", "format", "sum(x) by (a)"]).unwrap();
+        let Command::Promql(PromqlArgs {
+            command: promql::PromqlCommand::Format(f),
+        }) = cli.command
+        else {
+            panic!("not promql format");
+        };
+        assert_eq!(f.expr, "sum(x) by (a)");
+        let err = Cli::try_parse_from(["prom", "promql", "format"]).unwrap_err();
         assert_eq!(err.exit_code(), 2);
     }
 

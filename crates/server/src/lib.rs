@@ -21,12 +21,14 @@
 //! - [`check`]: `prom check ...`, the promtool-like validators.
 //! - [`tsdb`]: `prom tsdb ...`, promtool-compatible tools for data directories: backfill
 //!   from OpenMetrics, list, analyze, dump.
+//! - [`promql`]: `prom promql format`, a query in Prometheus's canonical form.
 //! - [`Error`]: what can stop a command before it has a result to report.
 #![deny(missing_docs)]
 
 pub mod check;
 pub mod cli;
 mod error;
+pub mod promql;
 pub mod tsdb;
 
 pub use error::{Error, Result};
