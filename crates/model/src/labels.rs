@@ -361,7 +361,7 @@ impl std::iter::FusedIterator for Iter<'_> {}
 /// Writes `s` as a double-quoted string the way PromQL reads it and Go's `strconv.Quote` writes
 /// it: `\\`, `\"`, the C escapes `\a \b \f \n \r \t \v`, other ASCII control characters as
 /// `\xHH` and the C1 controls as `\u00HH`; everything else is written as is.
-pub(crate) fn write_quoted<W: fmt::Write + ?Sized>(w: &mut W, s: &str) -> fmt::Result {
+pub fn write_quoted<W: fmt::Write + ?Sized>(w: &mut W, s: &str) -> fmt::Result {
     w.write_char('"')?;
     let mut start = 0;
     for (i, c) in s.char_indices() {

@@ -1021,35 +1021,9 @@ pub fn write_go_quoted_bytes<W: fmt::Write + ?Sized>(w: &mut W, bytes: &[u8]) ->
     w.write_char('"')
 }
 
-/// [`go_quote`] into any writer.
-pub fn write_go_quoted<W: fmt::Write + ?Sized>(w: &mut W, s: &str) -> fmt::Result {
-    w.write_char('"')?;
-    let mut start = 0;
-    for (i, c) in s.char_indices() {
-        let esc: Option<&str> = match c {
-            '"' => Some("\\\""),
-            '\\' => Some("\\\\"),
-            '\n' => Some("\\n"),
-            '\r' => Some("\\r"),
-            '\t' => Some("\\t"),
-            '\u{07}' => Some("\\a"),
-            '\u{08}' => Some("\\b"),
-            '\u{0b}' => Some("\\v"),
-            '\u{0c}' => Some("\\f"),
-            c if c.is_control() => None,
-            _ => continue,
-        };
-        w.write_str(&s[start..i])?;
-        start = i + c.len_utf8();
-        match esc {
-            Some(e) => w.write_str(e)?,
-            None if (c as u32) < 0x80 => write!(w, "\\x{:02x}", c as u32)?,
-            None => write!(w, "\\u{:04x}", c as u32)?,
-        }
-    }
-    w.write_str(&s[start..])?;
-    w.write_char('"')
-}
+/// [`go_quote`] into any writer (prom-model's quoting, which label sets and matchers print
+/// with too).
+pub use prom_model::labels::write_quoted as write_go_quoted;
 
 /// Go's `%q` of a rune: `'a'`, `'\''`, `'\n'`, `'\x00'`; `EOF`-like `None` prints as
 /// Go prints rune -1.
