@@ -60,5 +60,5 @@ pub use error::{Error, Result};
 pub use head::appender::DbAppender;
 pub use metrics::Metrics;
 pub use options::Options;
-pub use querier::DbQuerier;
+pub use querier::{BlocksQuerier, DbQuerier};
 pub use wal::SyncPolicy;

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use prom_model::storage::ListSeriesSet;
 use prom_model::{
     Error as ModelError, Labels, Matcher, Querier, SampleIterator, SelectHints, Series, SeriesSet,
 };
@@ -64,7 +65,7 @@ impl Querier for HeadQuerier<'_> {
         _hints: Option<&SelectHints>,
         matchers: &[Matcher],
     ) -> Box<dyn SeriesSet<'_> + '_> {
-        Box::new(VecSeriesSet::new(self.series(matchers)))
+        Box::new(ListSeriesSet::new(self.series(matchers)))
     }
 
     fn label_names(&self, matchers: &[Matcher]) -> prom_model::Result<Vec<String>> {
@@ -79,23 +80,6 @@ impl Querier for HeadQuerier<'_> {
             return Ok(Vec::new());
         }
         Ok(self.head.index.label_values_for_matchers(name, matchers))
-    }
-}
-
-/// Series handed out in order from a vector.
-struct VecSeriesSet<'a> {
-    it: std::vec::IntoIter<Series<'a>>,
-}
-
-impl<'a> VecSeriesSet<'a> {
-    fn new(v: Vec<Series<'a>>) -> Self {
-        VecSeriesSet { it: v.into_iter() }
-    }
-}
-
-impl<'a> SeriesSet<'a> for VecSeriesSet<'a> {
-    fn next(&mut self) -> Option<Series<'a>> {
-        self.it.next()
     }
 }
 
@@ -142,11 +126,8 @@ impl Querier for DbQuerier<'_> {
         hints: Option<&SelectHints>,
         matchers: &[Matcher],
     ) -> Box<dyn SeriesSet<'_> + '_> {
-        let mut sets: Vec<Box<dyn SeriesSet<'_> + '_>> = Vec::with_capacity(self.blocks.len() + 1);
-        for b in &self.blocks {
-            let q = b.querier(self.mint, self.maxt);
-            sets.push(Box::new(OwnedBlockSet::new(q, sorted, hints, matchers)));
-        }
+        let blocks = self.blocks.iter().map(|b| &**b);
+        let mut sets = block_sets(blocks, self.mint, self.maxt, sorted, hints, matchers);
         sets.push(self.head.select(sorted, hints, matchers));
         if sets.len() == 1 {
             return sets.pop().expect("one set");
@@ -166,6 +147,91 @@ impl Querier for DbQuerier<'_> {
 
     fn label_values(&self, name: &str, matchers: &[Matcher]) -> prom_model::Result<Vec<String>> {
         let mut all = self.head.label_values(name, matchers)?;
+        for b in &self.blocks {
+            all.extend(
+                b.querier(self.mint, self.maxt)
+                    .label_values(name, matchers)?,
+            );
+        }
+        all.sort();
+        all.dedup();
+        Ok(all)
+    }
+}
+
+/// The series sets of `blocks` over `[mint, maxt]`, one per block.
+fn block_sets<'a>(
+    blocks: impl Iterator<Item = &'a Block>,
+    mint: i64,
+    maxt: i64,
+    sorted: bool,
+    hints: Option<&SelectHints>,
+    matchers: &[Matcher],
+) -> Vec<Box<dyn SeriesSet<'a> + 'a>> {
+    blocks
+        .map(|b| {
+            let q = b.querier(mint, maxt);
+            Box::new(OwnedBlockSet::new(q, sorted, hints, matchers)) as Box<dyn SeriesSet<'a> + 'a>
+        })
+        .collect()
+}
+
+/// A querier over blocks alone, without a head or WAL: what a tool uses to read a directory
+/// it must not open as a database (another process holds it). Series come in label order,
+/// each once; a series in several blocks has its samples merged by time (at equal timestamps
+/// the earlier block in the list wins).
+#[derive(Debug)]
+pub struct BlocksQuerier<'a> {
+    blocks: Vec<&'a Block>,
+    mint: i64,
+    maxt: i64,
+}
+
+impl<'a> BlocksQuerier<'a> {
+    /// A querier over `[mint, maxt]` of the blocks that overlap it.
+    pub fn new(blocks: impl IntoIterator<Item = &'a Block>, mint: i64, maxt: i64) -> Self {
+        let blocks = blocks
+            .into_iter()
+            .filter(|b| b.min_time() <= maxt && mint < b.max_time())
+            .collect();
+        BlocksQuerier { blocks, mint, maxt }
+    }
+}
+
+impl Querier for BlocksQuerier<'_> {
+    fn select(
+        &self,
+        sorted: bool,
+        hints: Option<&SelectHints>,
+        matchers: &[Matcher],
+    ) -> Box<dyn SeriesSet<'_> + '_> {
+        let mut sets = block_sets(
+            self.blocks.iter().copied(),
+            self.mint,
+            self.maxt,
+            sorted,
+            hints,
+            matchers,
+        );
+        match sets.len() {
+            0 => Box::new(ListSeriesSet::new(Vec::new())),
+            1 => sets.pop().expect("one set"),
+            _ => Box::new(MergeSeriesSet::new(sets)),
+        }
+    }
+
+    fn label_names(&self, matchers: &[Matcher]) -> prom_model::Result<Vec<String>> {
+        let mut all = Vec::new();
+        for b in &self.blocks {
+            all.extend(b.querier(self.mint, self.maxt).label_names(matchers)?);
+        }
+        all.sort();
+        all.dedup();
+        Ok(all)
+    }
+
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> prom_model::Result<Vec<String>> {
+        let mut all = Vec::new();
         for b in &self.blocks {
             all.extend(
                 b.querier(self.mint, self.maxt)

@@ -2,13 +2,10 @@
 //! `OpenDBReadOnly(...).Blocks()` does for `tsdb list` and `tsdb analyze`, and reading them
 //! as one querier.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use prom_model::{Matcher, Querier, Sample, SampleIterator, SelectHints, Series, SeriesSet};
-use prom_tsdb::block::{
-    Block, BlockQuerier, BlockSeriesSet, CHUNKS_DIR, INDEX_FILE, META_FILE, TOMBSTONES_FILE,
-};
+use prom_tsdb::BlocksQuerier;
+use prom_tsdb::block::{Block, CHUNKS_DIR, INDEX_FILE, META_FILE, TOMBSTONES_FILE};
 use prom_tsdb::ulid::Ulid;
 
 use super::{Error, Result};
@@ -83,186 +80,8 @@ impl BlockSet {
     /// A querier over `[mint, maxt]` of every block: series in label order, each once, with
     /// the samples of all the blocks holding it merged in time order (a timestamp present
     /// in several overlapping blocks is read from the first).
-    pub fn querier(&self, mint: i64, maxt: i64) -> MergeQuerier<'_> {
-        MergeQuerier {
-            queriers: self
-                .blocks
-                .iter()
-                .filter(|b| b.min_time() <= maxt && mint < b.max_time())
-                .map(|b| b.querier(mint, maxt))
-                .collect(),
-        }
-    }
-}
-
-/// A querier merging the queriers of several blocks.
-#[derive(Debug)]
-pub struct MergeQuerier<'a> {
-    queriers: Vec<BlockQuerier<'a>>,
-}
-
-impl Querier for MergeQuerier<'_> {
-    fn select(
-        &self,
-        sorted: bool,
-        hints: Option<&SelectHints>,
-        matchers: &[Matcher],
-    ) -> Box<dyn SeriesSet<'_> + '_> {
-        let mut sets: Vec<(BlockSeriesSet<'_>, Option<Series<'_>>)> = self
-            .queriers
-            .iter()
-            .map(|q| {
-                let mut set = q.select_owned(sorted, hints, matchers);
-                let head = set.next();
-                (set, head)
-            })
-            .collect();
-        sets.retain(|(set, head)| head.is_some() || set.err().is_some());
-        Box::new(MergeSeriesSet { sets, err: None })
-    }
-
-    fn label_names(&self, matchers: &[Matcher]) -> prom_model::Result<Vec<String>> {
-        let mut all = BTreeSet::new();
-        for q in &self.queriers {
-            all.extend(q.label_names(matchers)?);
-        }
-        Ok(all.into_iter().collect())
-    }
-
-    fn label_values(&self, name: &str, matchers: &[Matcher]) -> prom_model::Result<Vec<String>> {
-        let mut all = BTreeSet::new();
-        for q in &self.queriers {
-            all.extend(q.label_values(name, matchers)?);
-        }
-        Ok(all.into_iter().collect())
-    }
-}
-
-/// A k-way merge of sorted series sets by labels.
-struct MergeSeriesSet<'a> {
-    /// Each set with its next series.
-    sets: Vec<(BlockSeriesSet<'a>, Option<Series<'a>>)>,
-    err: Option<prom_model::Error>,
-}
-
-impl<'a> SeriesSet<'a> for MergeSeriesSet<'a> {
-    fn next(&mut self) -> Option<Series<'a>> {
-        if self.err.is_some() {
-            return None;
-        }
-        let min = self
-            .sets
-            .iter()
-            .filter_map(|(_, head)| head.as_ref().map(|s| &s.labels))
-            .min()?
-            .clone();
-        let mut parts = Vec::new();
-        for (set, head) in &mut self.sets {
-            if head.as_ref().is_some_and(|s| s.labels == min) {
-                if let Some(s) = head.take() {
-                    parts.push(s.samples);
-                }
-                *head = set.next();
-                if head.is_none()
-                    && self.err.is_none()
-                    && let Some(e) = set.err()
-                {
-                    self.err = Some(prom_model::Error::storage(e.to_string()));
-                }
-            }
-        }
-        let samples: Box<dyn SampleIterator + 'a> = if parts.len() == 1 {
-            parts.pop()?
-        } else {
-            Box::new(MergeSamples::new(parts))
-        };
-        Some(Series {
-            labels: min,
-            samples,
-        })
-    }
-
-    fn err(&self) -> Option<&prom_model::Error> {
-        self.err.as_ref()
-    }
-}
-
-/// The samples of several iterators of one series, merged in time order; a timestamp seen in
-/// more than one is taken from the first.
-struct MergeSamples<'a> {
-    iters: Vec<(Box<dyn SampleIterator + 'a>, Option<Sample>)>,
-    started: bool,
-    cur: Option<Sample>,
-}
-
-impl<'a> MergeSamples<'a> {
-    fn new(iters: Vec<Box<dyn SampleIterator + 'a>>) -> Self {
-        MergeSamples {
-            iters: iters.into_iter().map(|it| (it, None)).collect(),
-            started: false,
-            cur: None,
-        }
-    }
-
-    /// Moves to the smallest head after `after` (everything, for `None`).
-    fn advance(&mut self, after: Option<i64>) -> bool {
-        let mut best: Option<Sample> = None;
-        for (it, head) in &mut self.iters {
-            while let Some(h) = *head {
-                if after.is_some_and(|a| h.t <= a) {
-                    *head = it.next().then(|| it.at());
-                } else {
-                    break;
-                }
-            }
-            if let Some(h) = *head
-                && best.is_none_or(|b| h.t < b.t)
-            {
-                best = Some(h);
-            }
-        }
-        self.cur = best;
-        best.is_some()
-    }
-}
-
-impl SampleIterator for MergeSamples<'_> {
-    fn next(&mut self) -> bool {
-        if !self.started {
-            self.started = true;
-            for (it, head) in &mut self.iters {
-                *head = it.next().then(|| it.at());
-            }
-            return self.advance(None);
-        }
-        match self.cur {
-            Some(c) => self.advance(Some(c.t)),
-            None => false,
-        }
-    }
-
-    fn seek(&mut self, t: i64) -> bool {
-        if self.started && self.cur.is_some_and(|c| c.t >= t) {
-            return true;
-        }
-        if self.started && self.cur.is_none() {
-            return false;
-        }
-        self.started = true;
-        for (it, head) in &mut self.iters {
-            if head.is_none_or(|h| h.t < t) {
-                *head = it.seek(t).then(|| it.at());
-            }
-        }
-        self.advance(None)
-    }
-
-    fn at(&self) -> Sample {
-        self.cur.unwrap_or(Sample::new(0, 0.0))
-    }
-
-    fn err(&self) -> Option<&prom_model::Error> {
-        self.iters.iter().find_map(|(it, _)| it.err())
+    pub fn querier(&self, mint: i64, maxt: i64) -> BlocksQuerier<'_> {
+        BlocksQuerier::new(&self.blocks, mint, maxt)
     }
 }
 
@@ -270,7 +89,7 @@ impl SampleIterator for MergeSamples<'_> {
 mod tests {
     use super::*;
     use prom_chunk::XorAppender;
-    use prom_model::Labels;
+    use prom_model::{Labels, Matcher, Querier};
     use prom_tsdb::block::{BlockCompaction, BlockWriter, ChunkData};
 
     /// Writes a block of `series`, each with its samples in one chunk.
