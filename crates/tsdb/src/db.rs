@@ -378,6 +378,7 @@ fn replay_wal(
     let mut remap: HashMap<u64, u64> = HashMap::new();
     let range = head.block_range;
     let mvt = head.min_valid_time();
+    let mut reported = 0u64;
     let mut f = |rec: Record| match rec {
         Record::Series(list) => {
             for s in list {
@@ -412,6 +413,16 @@ fn replay_wal(
             }
             if mint <= maxt {
                 head.update_bounds(mint, maxt);
+            }
+            // Progress for long replays: a line per 10M samples.
+            if report.replayed_samples / 10_000_000 > reported {
+                reported = report.replayed_samples / 10_000_000;
+                tracing::info!(
+                    series = report.replayed_series,
+                    samples = report.replayed_samples,
+                    elapsed = ?start.elapsed(),
+                    "WAL replay in progress"
+                );
             }
         }
         Record::Tombstones(list) => {
