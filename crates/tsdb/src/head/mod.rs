@@ -236,19 +236,25 @@ impl Head {
                 dead.push(s.clone());
             }
         }
+        let mut removed = 0;
         for s in &dead {
             let h = s.labels.hash64();
-            // Re-check under the stripe lock: an appender may have just used the series.
+            // Under both stripe locks (every lookup takes one of them), re-check that the
+            // series is still empty and that nobody but the two maps and `dead` holds it: an
+            // appender with a queued sample holds a clone, and removing the series then would
+            // orphan that sample.
             let mut by_hash = write(&self.by_hash[Self::stripe(h)]);
-            if !s.lock().is_empty() {
+            let mut by_ref = write(&self.by_ref[Self::stripe(s.r)]);
+            if Arc::strong_count(s) > 3 || !s.lock().is_empty() {
                 continue;
             }
             by_hash.remove(h, s);
-            write(&self.by_ref[Self::stripe(s.r)]).remove(&s.r);
-            drop(by_hash);
+            by_ref.remove(&s.r);
+            drop((by_hash, by_ref));
             self.index.delete(s.r);
+            removed += 1;
         }
-        if !dead.is_empty() {
+        if removed > 0 {
             self.index.gc();
         }
         if let Some(f) = &self.files {
@@ -273,7 +279,7 @@ impl Head {
             self.min_time.store(i64::MAX, Ordering::Release);
             self.max_time.store(i64::MIN, Ordering::Release);
         }
-        (dead.len(), chunks)
+        (removed, chunks)
     }
 }
 
@@ -282,6 +288,23 @@ mod tests {
     use prom_model::labels;
 
     use super::*;
+
+    #[test]
+    fn truncation_keeps_series_an_appender_still_holds() {
+        let head = Head::new(1000, i64::MIN, None);
+        let (held, _) = head.get_or_create(&labels!("a" => "held"));
+        let (free, _) = head.get_or_create(&labels!("a" => "free"));
+        let r_free = free.r;
+        drop(free);
+        // Both are empty; only the unheld one goes.
+        assert_eq!(head.truncate(10).0, 1);
+        assert!(head.get(held.r).is_some());
+        assert!(head.get(r_free).is_none());
+        assert_eq!(head.index.num_series(), 1);
+        drop(held);
+        assert_eq!(head.truncate(10).0, 1);
+        assert_eq!(head.num_series(), 0);
+    }
 
     #[test]
     fn hash_collisions_keep_every_series_findable() {
