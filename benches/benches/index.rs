@@ -20,9 +20,12 @@
 //! Groups:
 //!
 //! - `select_<shape>`: `prom_index` (`MemIndex::postings_for_matchers`) and `baseline` for one
-//!   selector each (listed in `shapes()`).
-//! - `postings_repr`: the postings of the same 1M series stored three ways (`u64`: sorted
-//!   `Vec<u64>`; `u32`: sorted `Vec<u32>`, prom-index's choice; `varint`: delta-varint blocks of
+//!   selector each (listed in `shapes()`); for selections of at least half the series also
+//!   `copy_bound`, the bare cost of writing that many references into a new `Vec<u64>`
+//!   (widened from `u32`s), which no method returning the vector can beat.
+//! - `postings_repr`: the postings of the same 1M series stored four ways (`u64`: sorted
+//!   `Vec<u64>`; `u32`: sorted `Vec<u32>`; `PostingsList`: what prom-index stores, `u32`s inline
+//!   for short lists and with a bitmap beside long dense ones; `varint`: delta-varint blocks of
 //!   128 with a skip list of block heads), timed for a full `next` scan of every list and for
 //!   100 leapfrog intersections of a metric's list (100,000) with a job's (10,000). Bytes per
 //!   entry are printed at start-up.
@@ -34,61 +37,24 @@
 //! cargo bench -p prom-benches --bench index -- --warm-up-time 1 --measurement-time 3
 //! ```
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 use prom_index::MemIndex;
-use prom_index::postings::{ListPostings, Postings, intersect};
+use prom_index::postings::{ListPostings, Postings, PostingsList, intersect};
 use prom_model::{Labels, MatchType, Matcher};
 
 // ---------------------------------------------------------------------------------------------
 // Counting allocator.
 
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: defers to the system allocator and only adds an atomic counter.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: prom_benches::CountingAlloc = prom_benches::CountingAlloc;
 
 fn live() -> isize {
-    LIVE.load(Ordering::Relaxed)
+    prom_benches::live_bytes()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -351,8 +317,23 @@ fn selection(c: &mut Criterion) {
             b.iter(|| w.index.postings_for_matchers(black_box(&ms)))
         });
         g.bench_function("baseline", |b| b.iter(|| w.baseline.select(black_box(&ms))));
+        if ours.len() >= COPY_BOUND_MIN {
+            // The floor for any method that returns the selection as a new `Vec<u64>`:
+            // widening that many stored `u32` references into one, with nothing to decide.
+            let refs: Vec<u32> = ours.iter().map(|&r| r as u32).collect();
+            g.bench_function("copy_bound", |b| b.iter(|| widen(black_box(&refs))));
+        }
         g.finish();
     }
+}
+
+/// Selections at least this large also time `copy_bound`.
+const COPY_BOUND_MIN: usize = 500_000;
+
+fn widen(refs: &[u32]) -> Vec<u64> {
+    let mut out = Vec::with_capacity(refs.len());
+    out.extend(refs.iter().map(|&r| u64::from(r)));
+    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -530,6 +511,24 @@ fn representations(c: &mut Criterion) {
         narrow.iter().map(|l| l.capacity() * 4).sum(),
         vec_header,
     );
+    // What the index stores: inline, plain or with a bitmap, built by appending (then, like
+    // the other forms, without spare capacity).
+    let stored: Vec<PostingsList> = lists
+        .iter()
+        .map(|l| {
+            let mut p = PostingsList::new();
+            l.iter().for_each(|&r| {
+                p.insert(r);
+            });
+            p.shrink_to_fit();
+            p
+        })
+        .collect();
+    report(
+        "PostingsList",
+        stored.iter().map(PostingsList::heap_bytes).sum(),
+        std::mem::size_of::<PostingsList>(),
+    );
     report(
         "varint",
         varint.iter().map(VarintList::heap_bytes).sum(),
@@ -569,6 +568,9 @@ fn representations(c: &mut Criterion) {
     g.bench_function("scan/u32", |b| {
         b.iter(|| scan(narrow.iter().map(|l| ListPostings::new(l))))
     });
+    g.bench_function("scan/PostingsList", |b| {
+        b.iter(|| scan(stored.iter().map(PostingsList::postings)))
+    });
     g.bench_function("scan/varint", |b| {
         b.iter(|| scan(varint.iter().map(VarintList::postings)))
     });
@@ -596,6 +598,9 @@ fn representations(c: &mut Criterion) {
                 ]))
             })
         })
+    });
+    g.bench_function("intersect/PostingsList", |b| {
+        b.iter(|| run(&|a, b| count(intersect(vec![stored[a].postings(), stored[b].postings()]))))
     });
     g.bench_function("intersect/varint", |b| {
         b.iter(|| run(&|a, b| count(intersect(vec![varint[a].postings(), varint[b].postings()]))))

@@ -28,11 +28,9 @@
 //! cargo bench -p prom-benches --bench tsdb -- --warm-up-time 1 --measurement-time 5
 //! ```
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::path::Path;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -40,46 +38,11 @@ use prom_model::{Appender, Labels, Matcher, Querier, SampleIterator, SeriesRef};
 use prom_tsdb::{Db, Options, SyncPolicy};
 use tsink::{DataPoint, Label, Row, StorageBuilder, TimestampPrecision};
 
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: defers to the system allocator and only adds an atomic counter.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: prom_benches::CountingAlloc = prom_benches::CountingAlloc;
 
 fn live() -> isize {
-    LIVE.load(Ordering::Relaxed)
+    prom_benches::live_bytes()
 }
 
 const METRICS: [&str; 10] = [
@@ -216,11 +179,12 @@ fn build_prom(w: &Workload) -> Prom {
     let mut refs: Vec<Option<SeriesRef>> = vec![None; w.series.len()];
     for round in 0..w.rounds {
         let t = START + round as i64 * STEP;
-        for start in (0..w.series.len()).step_by(BATCH) {
+        for (b, batch) in refs.chunks_mut(BATCH).enumerate() {
             let mut app = db.appender();
-            for i in start..(start + BATCH).min(w.series.len()) {
-                refs[i] = Some(
-                    app.append(refs[i], &w.series[i], t, w.value(i, round))
+            for (k, r) in batch.iter_mut().enumerate() {
+                let i = b * BATCH + k;
+                *r = Some(
+                    app.append(*r, &w.series[i], t, w.value(i, round))
                         .expect("append"),
                 );
             }
@@ -228,7 +192,8 @@ fn build_prom(w: &Workload) -> Prom {
         }
     }
     let took = start.elapsed();
-    let bytes = live() - before - (refs.capacity() * std::mem::size_of::<Option<SeriesRef>>()) as isize;
+    let bytes =
+        live() - before - (refs.capacity() * std::mem::size_of::<Option<SeriesRef>>()) as isize;
     db.flush_head().expect("flush");
     let disk = dir_bytes(dir.path());
     report("prom-tsdb", w, took, bytes, disk);
@@ -260,10 +225,10 @@ fn build_tsink(w: &Workload) -> Tsink {
     let mut rows = Vec::with_capacity(w.series.len());
     for round in 0..w.rounds {
         let t = START + round as i64 * STEP;
-        for start in (0..w.series.len()).step_by(BATCH) {
+        for (b, batch) in converted.chunks(BATCH).enumerate() {
             rows.clear();
-            for i in start..(start + BATCH).min(w.series.len()) {
-                let (name, labels) = &converted[i];
+            for (k, (name, labels)) in batch.iter().enumerate() {
+                let i = b * BATCH + k;
                 rows.push(Row::with_labels(
                     name.as_str(),
                     labels.clone(),
@@ -286,10 +251,7 @@ fn build_tsink(w: &Workload) -> Tsink {
         .with_retention(Duration::from_secs(10 * 365 * 24 * 3600))
         .build()
         .expect("tsink reopen");
-    Tsink {
-        storage,
-        _dir: dir,
-    }
+    Tsink { storage, _dir: dir }
 }
 
 fn world() -> &'static World {
@@ -297,7 +259,8 @@ fn world() -> &'static World {
     WORLD.get_or_init(|| {
         let w = Workload::new();
         let prom = build_prom(&w);
-        let tsink = (std::env::var("PROM_BENCH_TSINK").as_deref() != Ok("0")).then(|| build_tsink(&w));
+        let tsink =
+            (std::env::var("PROM_BENCH_TSINK").as_deref() != Ok("0")).then(|| build_tsink(&w));
         World { w, prom, tsink }
     })
 }
@@ -324,7 +287,10 @@ fn readback(c: &mut Criterion) {
     let w = &world.w;
     let one = &w.series[12_345 % w.series.len()];
     let (name, labels) = tsink_labels(one);
-    let one_ms: Vec<Matcher> = one.iter().map(|l| Matcher::equal(l.name, l.value)).collect();
+    let one_ms: Vec<Matcher> = one
+        .iter()
+        .map(|l| Matcher::equal(l.name, l.value))
+        .collect();
     let maxt = end(w);
     let got = prom_read(&world.prom.db, &one_ms, maxt);
     assert_eq!(got, w.rounds);

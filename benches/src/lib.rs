@@ -304,3 +304,51 @@ mod tests {
         }
     }
 }
+
+/// A global allocator that counts live heap bytes, for the benches that report memory per
+/// series. Install it in a bench with
+/// `#[global_allocator] static ALLOC: CountingAlloc = CountingAlloc;` and read
+/// [`live_bytes`] around the work.
+#[derive(Debug)]
+pub struct CountingAlloc;
+
+static LIVE: std::sync::atomic::AtomicIsize = std::sync::atomic::AtomicIsize::new(0);
+
+/// The bytes currently allocated through [`CountingAlloc`] (requested sizes, not the
+/// allocator's own overhead).
+pub fn live_bytes() -> isize {
+    LIVE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+// SAFETY: defers every call to the system allocator with the same arguments and only adds an
+// atomic counter.
+#[allow(unsafe_code)]
+unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        use std::sync::atomic::Ordering::Relaxed;
+        LIVE.fetch_add(layout.size() as isize, Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        use std::sync::atomic::Ordering::Relaxed;
+        LIVE.fetch_add(layout.size() as isize, Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { std::alloc::System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        use std::sync::atomic::Ordering::Relaxed;
+        LIVE.fetch_sub(layout.size() as isize, Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        use std::sync::atomic::Ordering::Relaxed;
+        LIVE.fetch_add(new_size as isize - layout.size() as isize, Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+    }
+}

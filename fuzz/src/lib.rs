@@ -1,7 +1,12 @@
-//! What the fuzz targets do, shared between them: parse everything, touch everything, and
-//! check the few things that must hold for any input.
+//! What the fuzz targets do, shared between them: parse or decode everything, touch
+//! everything, and check the few things that must hold for any input. The exposition targets
+//! are here; [`chunk`] and [`index`] hold the decoders of stored data, with the seeds their
+//! corpora start from (written by `examples/seeds.rs`).
 
 use std::hint::black_box;
+
+pub mod chunk;
+pub mod index;
 
 use prom_exposition::{
     Entry, Format, LabelSet, MetricFamily, ParseError, Parser, collect, encode_openmetrics,

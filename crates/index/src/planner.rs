@@ -58,20 +58,25 @@
 //! than [`LAZY_MERGE_MAX`] values is always materialised, so that seeking into it costs O(1)
 //! rather than a heap operation per list.
 //!
-//! Materialising a whole selection ([`crate::MemIndexReader::select`]) first tries
-//! `select_narrow`, which runs the common shapes (intersect terms whose driver has a few lists
-//! and whose other terms are single lists; subtract terms alone) with loops over the stored
-//! `u32` slices that write straight into the result, without cursors. It declines, and the
-//! cursors above run, for the other shapes, for `u64` lists and when series are marked deleted.
+//! Materialising a whole selection ([`crate::MemIndexReader::select`]) runs `select_narrow`
+//! instead: loops over the stored `u32` slices and bitmaps that write straight into the result,
+//! without cursors. The smallest intersect term drives; every other term and every subtracted
+//! list becomes a filter of its candidates, a bit test where a list keeps a bitmap (see
+//! [`PostingsList`]) or a union of many lists is dense enough to build one, seeks in sorted
+//! lists otherwise. With only subtract terms, the rejected references are removed from all
+//! series a run of consecutive references at a time. It declines, and the cursors above run,
+//! for `u64` lists and when series are marked deleted.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use prom_model::{MatchType, Matcher};
 
 use crate::postings::{
-    BitmapPostings, Drain, Intersect, ListCursor, MERGE_LINEAR_MAX, Merge, Postings, PostingsList,
-    VecPostings, Without, difference_into, extend_wide, intersect, intersect_into, merge,
-    retain_in, union_into, without,
+    BitmapPostings, Bits, Drain, Intersect, ListCursor, MERGE_LINEAR_MAX, Merge, Postings,
+    PostingsList, VecPostings, Without, difference_bits_into, difference_into, extend_wide,
+    intersect, intersect_into, merge, retain_in, retain_in_any, retain_not_in, union_interleaved,
+    union_into, without,
 };
 
 /// Unions of at most this many lists are merged lazily; larger ones are materialised.
@@ -577,22 +582,26 @@ pub(crate) fn execute<'a, S: Source>(src: &'a S, plan: &Plan<'_>) -> (Selection<
     (Selection::Minus(without(base, minus)), driver)
 }
 
-/// Runs `plan` straight into a sorted vector with the slice kernels of [`crate::postings`],
-/// for the shapes they cover; `None` for the others (then [`execute`] runs it) and when a list
-/// involved is not in the 32-bit form.
+/// Runs `plan` straight into a sorted vector with the slice kernels of [`crate::postings`];
+/// `None` when a list involved is not in a 32-bit form (then [`execute`] runs it).
 ///
-/// - Intersect terms only: with one term, its union is the output. Otherwise the driving
-///   term (at most [`LAZY_MERGE_MAX`] lists) is united into a sorted vector and intersected with
-///   the other terms, which must be single lists: the large side seeks forward to each
-///   candidate. (Distributing instead, `(A ∪ B) ∩ N = (A ∩ N) ∪ (B ∩ N)`, and uniting the small
-///   results was measured slower on the index benchmark: it walks `N` once per list.)
-/// - Subtract terms only: the rejected references, sorted, are removed from all series by
-///   copying the gaps between them, widened to `u64` in one vectorised loop per gap.
+/// - Subtract terms only: the rejected references are removed from all series a run of
+///   consecutive references at a time, copying the gaps between runs widened to `u64`. Several
+///   rejected lists are first united: merged into a sorted list, or, when they are many or
+///   dense, set in a bitmap over the index's range (a dense list's own bitmap is OR-ed in a
+///   word at a time) whose runs are read straight from its words.
+/// - Otherwise the smallest intersect term drives and every other term, and every subtracted
+///   list, becomes a [`Filter`] of the candidates: a bit test where a list keeps a bitmap (or
+///   a union of many lists is dense enough to build one), else seeks in sorted lists. Bit tests
+///   run first. When the driver is a union of several lists and the first filter is a bit
+///   test, the intersection is distributed, `(A ∪ B) ∩ N = (A ∩ N) ∪ (B ∩ N)`: each list is
+///   filtered and only the survivors are united. (Distributing over a sorted `N` was measured
+///   slower: it walks `N` once per list.)
 pub(crate) fn select_narrow<S: Source>(src: &S, plan: &Plan<'_>) -> Option<Vec<u64>> {
-    fn narrow<'a>(lists: &[&'a PostingsList]) -> Option<Vec<&'a [u32]>> {
-        lists.iter().map(|l| l.as_narrow()).collect()
-    }
     let all = src.all().as_narrow()?;
+    let (Some(&lo), Some(&hi)) = (all.first(), all.last()) else {
+        return Some(Vec::new());
+    };
     let mut positive = Vec::with_capacity(plan.intersect.len());
     for t in &plan.intersect {
         match resolve(src, t) {
@@ -610,53 +619,216 @@ pub(crate) fn select_narrow<S: Source>(src: &S, plan: &Plan<'_>) -> Option<Vec<u
     }
     let mut out = Vec::new();
     if positive.is_empty() {
-        let rejected = narrow(&negative)?;
-        match rejected.len() {
-            0 => extend_wide(&mut out, all),
-            1 => difference_into(all, rejected[0], &mut out),
-            _ => {
-                let mut sorted: Vec<u32> = Vec::new();
-                union_into(&rejected, &mut sorted);
-                difference_into(all, &sorted, &mut out);
+        subtract_from_all(all, &negative, (lo, hi), &mut out)?;
+        return Some(out);
+    }
+
+    // A term that is one list with a bitmap is best used as a filter: on a tie in size, it
+    // does not drive.
+    positive.sort_by_key(|(len, lists)| (*len, matches!(lists[..], [l] if l.bits().is_some())));
+    let (driver, others) = positive.split_first()?;
+    let reads = driver.0;
+    let driver = narrow(&driver.1)?;
+    let mut filters = Vec::with_capacity(others.len() + negative.len());
+    for (len, lists) in others {
+        filters.push(Filter::term(lists, *len, reads, (lo, hi), true)?);
+    }
+    let (with_bits, plain): (Vec<&PostingsList>, Vec<&PostingsList>) =
+        negative.into_iter().partition(|l| l.bits().is_some());
+    for l in with_bits {
+        filters.push(Filter::term(&[l], l.len(), reads, (lo, hi), false)?);
+    }
+    if plain.len() <= LAZY_MERGE_MAX {
+        for l in plain {
+            filters.push(Filter::term(&[l], l.len(), reads, (lo, hi), false)?);
+        }
+    } else {
+        let len = plain.iter().map(|l| l.len()).sum();
+        filters.push(Filter::term(&plain, len, reads, (lo, hi), false)?);
+    }
+    filters.sort_by_key(Filter::rank);
+
+    let mut filters = filters.iter();
+    let Some(first) = filters.next() else {
+        union_into(&driver, &mut out);
+        return Some(out);
+    };
+    let mut cands: Vec<u32> = Vec::new();
+    match driver[..] {
+        [l] => first.apply_from(l, &mut cands),
+        _ if matches!(first.test, Test::Bits(_)) => {
+            let mut survivors = Vec::new();
+            let mut ends = Vec::with_capacity(driver.len());
+            for l in &driver {
+                first.apply_from(l, &mut survivors);
+                ends.push(survivors.len());
+            }
+            let mut start = 0;
+            let parts: Vec<&[u32]> = ends
+                .iter()
+                .map(|&end| {
+                    let part = &survivors[start..end];
+                    start = end;
+                    part
+                })
+                .collect();
+            if parts.len() <= LAZY_MERGE_MAX {
+                cands = union_interleaved(&parts);
+            } else {
+                union_into(&parts, &mut cands);
             }
         }
-        return Some(out);
-    }
-    if !negative.is_empty() {
-        return None;
-    }
-    positive.sort_by_key(|(len, _)| *len);
-    let (driver, others) = positive.split_first()?;
-    if others.is_empty() {
-        union_into(&narrow(&driver.1)?, &mut out);
-        return Some(out);
-    }
-    if driver.1.len() > LAZY_MERGE_MAX {
-        return None;
-    }
-    let others = others
-        .iter()
-        .map(|(_, lists)| match lists[..] {
-            [l] => l.as_narrow(),
-            _ => None,
-        })
-        .collect::<Option<Vec<_>>>()?;
-    let driver = narrow(&driver.1)?;
-    let mut cands: Vec<u32> = Vec::new();
-    let small = match driver[..] {
-        [l] => l,
         _ => {
             union_into(&driver, &mut cands);
-            &cands[..]
+            first.apply(&mut cands);
         }
-    };
-    let mut v = Vec::new();
-    intersect_into(small, others[0], &mut v);
-    for o in &others[1..] {
-        retain_in(&mut v, o);
     }
-    extend_wide(&mut out, &v);
+    for f in filters {
+        if cands.is_empty() {
+            break;
+        }
+        f.apply(&mut cands);
+    }
+    extend_wide(&mut out, &cands);
     Some(out)
+}
+
+/// The 32-bit forms of `lists`, if all are in one.
+fn narrow<'a>(lists: &[&'a PostingsList]) -> Option<Vec<&'a [u32]>> {
+    lists.iter().map(|l| l.as_narrow()).collect()
+}
+
+/// Appends the references of `all` that are in none of `rejected` to `out`.
+fn subtract_from_all(
+    all: &[u32],
+    rejected: &[&PostingsList],
+    range: (u32, u32),
+    out: &mut Vec<u64>,
+) -> Option<()> {
+    let slices = narrow(rejected)?;
+    let len: usize = slices.iter().map(|l| l.len()).sum();
+    match slices[..] {
+        [] => extend_wide(out, all),
+        [l] => difference_into(all, l, out),
+        _ if dense(len, range) || rejected.iter().any(|l| l.bits().is_some()) => {
+            difference_bits_into(all, &union_bits(rejected, range)?, out);
+        }
+        _ => {
+            let mut sorted: Vec<u32> = Vec::new();
+            union_into(&slices, &mut sorted);
+            difference_into(all, &sorted, out);
+        }
+    }
+    Some(())
+}
+
+/// Whether `len` references in `range` are dense enough to set in a bitmap over it, rather than
+/// sort: at most two words per reference.
+fn dense(len: usize, (lo, hi): (u32, u32)) -> bool {
+    ((hi - (lo & !63)) / 64) as usize <= len.saturating_mul(2)
+}
+
+/// The union of `lists` as a bitmap over `range`, which covers them: a list's own bitmap is
+/// OR-ed a word at a time, the others' references are set one by one.
+fn union_bits(lists: &[&PostingsList], (lo, hi): (u32, u32)) -> Option<Bits> {
+    let mut bits = Bits::with_range(lo, hi);
+    for l in lists {
+        match l.bits() {
+            Some(b) => bits.or_with(b),
+            None => bits.set_all(l.as_narrow()?),
+        }
+    }
+    Some(bits)
+}
+
+/// How a [`Filter`] tests a candidate.
+enum Test<'a> {
+    /// One bit: a dense list's own bitmap, or a union built as one for the query.
+    Bits(Cow<'a, Bits>),
+    /// Seeks in one sorted list.
+    Sorted(Cow<'a, [u32]>),
+    /// Seeks in each of several sorted lists, for a few candidates: their union, not built.
+    AnyOf(Vec<&'a [u32]>),
+}
+
+/// A test the candidates of [`select_narrow`] pass when it holds (`keep`) or when it does not
+/// (`!keep`, for subtracted lists).
+struct Filter<'a> {
+    test: Test<'a>,
+    keep: bool,
+}
+
+impl<'a> Filter<'a> {
+    /// The test for the union of `lists` (`len` references in all, within `range`), which will
+    /// be asked about `reads` candidates at most: a list's own bitmap; one list's seeks; seeks
+    /// in each list when that costs less than building their union (a seek counted as four
+    /// references set or merged); else the union built once, as a bitmap when dense, as a
+    /// sorted list when not.
+    fn term(
+        lists: &[&'a PostingsList],
+        len: usize,
+        reads: usize,
+        range: (u32, u32),
+        keep: bool,
+    ) -> Option<Filter<'a>> {
+        let test = match lists {
+            [l] => match l.bits() {
+                Some(b) => Test::Bits(Cow::Borrowed(b)),
+                None => Test::Sorted(Cow::Borrowed(l.as_narrow()?)),
+            },
+            _ if reads.saturating_mul(lists.len()).saturating_mul(4) <= len => {
+                Test::AnyOf(narrow(lists)?)
+            }
+            _ if dense(len, range) => Test::Bits(Cow::Owned(union_bits(lists, range)?)),
+            _ => {
+                let mut sorted = Vec::with_capacity(len);
+                union_into(&narrow(lists)?, &mut sorted);
+                Test::Sorted(Cow::Owned(sorted))
+            }
+        };
+        Some(Filter { test, keep })
+    }
+
+    /// Bit tests first (constant cost, and they shrink the candidates the seeks visit), then
+    /// seeks; intersections before subtractions.
+    fn rank(&self) -> (u8, bool) {
+        let kind = match self.test {
+            Test::Bits(_) => 0,
+            Test::Sorted(_) => 1,
+            Test::AnyOf(_) => 2,
+        };
+        (kind, !self.keep)
+    }
+
+    /// Appends the elements of the strictly increasing `src` that pass to `out`.
+    fn apply_from(&self, src: &[u32], out: &mut Vec<u32>) {
+        match (&self.test, self.keep) {
+            (Test::Bits(b), keep) => b.select_into(src, keep, out),
+            (Test::Sorted(l), true) if l.len() < src.len() => intersect_into(l, src, out),
+            (Test::Sorted(l), true) => intersect_into(src, l, out),
+            (Test::Sorted(l), false) if l.len() <= src.len() => difference_into(src, l, out),
+            _ => {
+                let mut v = src.to_vec();
+                self.apply(&mut v);
+                out.extend_from_slice(&v);
+            }
+        }
+    }
+
+    /// Keeps the elements of the strictly increasing `v` that pass.
+    fn apply(&self, v: &mut Vec<u32>) {
+        match (&self.test, self.keep) {
+            (Test::Bits(b), keep) => b.retain(v, keep),
+            (Test::Sorted(l), true) if l.len() < v.len() => {
+                let mut kept = Vec::with_capacity(l.len());
+                intersect_into(l, v, &mut kept);
+                *v = kept;
+            }
+            (Test::Sorted(l), true) => retain_in(v, l),
+            (Test::Sorted(l), false) => retain_not_in(v, l),
+            (Test::AnyOf(ls), keep) => retain_in_any(v, ls, keep),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -21,17 +21,30 @@
 //!
 //! # The in-memory representation
 //!
-//! [`PostingsList`] is what the in-memory index stores for each label pair: a sorted
-//! `Vec<u32>` while every reference fits in 32 bits, switching to `Vec<u64>` for good the first
-//! time one does not. Three candidates were measured on the postings of 1M series
-//! (100 jobs × 1,000 instances × 10 metric names, plus `env` on two series in three: 100,113
-//! lists, 4.67M entries) by the `postings_repr` group of
-//! `cargo bench -p prom-benches --bench index` (see docs/benchmarks.md):
+//! [`PostingsList`] is what the in-memory index stores for each label pair. Its references are
+//! `u32`s while every reference fits in 32 bits, `u64`s for good from the first one that does
+//! not, and a 32-bit list takes one of three forms by length and density, as Roaring bitmaps
+//! choose a container per chunk:
+//!
+//! - up to [`INLINE_CAP`] (11) references inline in the 48-byte list itself, with no heap
+//!   allocation. A high-cardinality label (instance, pod) has many short lists, and a regex or
+//!   `!~` over its values reads thousands of them: inline, each is read from the map's node
+//!   instead of through a pointer to its own allocation, one cache miss fewer per value;
+//! - a sorted `Vec<u32>`;
+//! - from [`DENSE_MIN_LEN`] references on, when a bitmap over the list's range takes at most
+//!   half the list's bytes (one reference or more per 16 of its range), the `Vec<u32>` and
+//!   beside it a bitmap of the same references, so the planner tests membership in a metric's
+//!   or an `env`'s list with one bit instead of seeking.
+//!
+//! The element width was chosen by measurement, on the postings of 1M series (100 jobs × 1,000
+//! instances × 10 metric names, plus `env` on two series in three: 100,113 lists, 4.67M
+//! entries), by the `postings_repr` group of `cargo bench -p prom-benches --bench index` (see
+//! docs/benchmarks.md):
 //!
 //! | form | bytes/entry | bytes/series | `next` over every list | 100 × (10k ∩ 100k) |
 //! |---|---:|---:|---:|---:|
 //! | `Vec<u64>` | 8.51 | 39.8 | 1.31 ms (0.28 ns/entry) | 6.0 ms |
-//! | `Vec<u32>` (chosen) | 4.51 | 21.1 | 0.94 ms (0.20 ns/entry) | 3.3 ms |
+//! | `Vec<u32>` | 4.51 | 21.1 | 0.94 ms (0.20 ns/entry) | 3.3 ms |
 //! | delta-varint, blocks of 128 with a skip list | 3.04 | 14.2 | 7.9 ms (1.69 ns/entry) | 27.1 ms |
 //!
 //! (Bytes include each list's `Vec` headers; the intersections are a job's list driving a
@@ -44,6 +57,17 @@
 //! fact: half the memory traffic) at half the memory. Head series references start at 1 and
 //! grow by one per series, so they stay below 2³² in practice; the `u64` form keeps larger ones
 //! correct.
+//!
+//! The inline and dense forms were measured on the selections of the same benchmark (one run
+//! each, the ratios in docs/benchmarks.md). Inlining took `{instance!~"api-.*"}` (10,000
+//! values of 10 series each) from 741 to 494 µs and `{instance=~"api-.*"}` from 547 to
+//! 306 µs, and the index from 38.5 to 34.5 bytes per series: the 48-byte list costs 16 bytes
+//! more than a 32-byte one and saves the allocation of every list of up to 11 references. (At
+//! 32 bytes, 7 references fit inline: none of the benchmark's instance lists, so no gain
+//! there.) Lists longer than 11 gain nothing, so the gain depends on how many series a label
+//! value has. The bitmaps (13 of 125 KB on the benchmark, for the ten metric names, the two
+//! `env` values and all series: 2.2 bytes per series with their growth slack) turn seeks into
+//! bit tests: `{__name__="http_requests_total", env=""}` went from 1.39 ms to 0.24 ms.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap};
@@ -335,23 +359,69 @@ impl Postings for VecPostings {
 /// stores: `u32`s while every reference fits, `u64`s from the first one that does not (see the
 /// module docs for the measurements behind the choice).
 ///
+/// A long 32-bit list whose references are dense in its own range also keeps a bitmap of
+/// them, as Roaring bitmaps choose a container per chunk by density: the planner then tests
+/// membership with one bit instead of seeking through the list. The bitmap exists while the
+/// list has at least [`DENSE_MIN_LEN`] references and the bitmap takes at most half the list's
+/// bytes (at least one reference per 16 of its range); it is built when a growing list reaches
+/// a power of two past that length, rebuilt by [`retain`](Self::retain), and dropped when an
+/// insert stretches the range until the bitmap would be as large as the list. Short lists are
+/// stored inline (see the [module docs](self)).
+///
 /// Appending a reference greater than the last is amortised O(1); inserting one below it is a
 /// binary search and a shift, O(len).
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct PostingsList {
     repr: Repr,
 }
 
-#[derive(Clone, PartialEq, Eq)]
+/// A list keeps a bitmap from this many references on (see [`PostingsList`]).
+pub const DENSE_MIN_LEN: usize = 1024;
+
+/// Lists of at most this many references are stored inline, without a heap allocation: as many
+/// `u32`s as fit beside the tag in the 48 bytes the other forms take.
+pub const INLINE_CAP: usize = 11;
+
+#[derive(Clone)]
 enum Repr {
+    /// A short list, in place: `refs[..len]`.
+    Inline {
+        len: u8,
+        refs: [u32; INLINE_CAP],
+    },
     Narrow(Vec<u32>),
     Wide(Vec<u64>),
+    /// A long list of dense references: the sorted list and a bitmap of the same references.
+    Dense(Box<Dense>),
+}
+
+#[derive(Clone)]
+struct Dense {
+    list: Vec<u32>,
+    bits: Bits,
 }
 
 impl Default for Repr {
     fn default() -> Self {
-        Repr::Narrow(Vec::new())
+        Repr::Inline {
+            len: 0,
+            refs: [0; INLINE_CAP],
+        }
     }
+}
+
+/// A borrowed view of a list in either width.
+enum Slice<'a> {
+    Narrow(&'a [u32]),
+    Wide(&'a [u64]),
+}
+
+/// Whether a 32-bit list of `len` references spanning `words` bitmap words keeps a bitmap: a
+/// long list whose bitmap takes at most half its bytes (`8 × words <= 4 × len / 2`), so at
+/// least one reference per 16 of its range, the density at which Roaring switches a container
+/// from an array to a bitmap.
+fn dense_enough(len: usize, words: usize) -> bool {
+    len >= DENSE_MIN_LEN && words.saturating_mul(4) <= len
 }
 
 /// Inserts `x` into the sorted `v`; false if it was there.
@@ -382,11 +452,21 @@ impl PostingsList {
         PostingsList::default()
     }
 
+    #[inline]
+    fn slice(&self) -> Slice<'_> {
+        match &self.repr {
+            Repr::Inline { len, refs } => Slice::Narrow(&refs[..usize::from(*len)]),
+            Repr::Narrow(v) => Slice::Narrow(v),
+            Repr::Dense(d) => Slice::Narrow(&d.list),
+            Repr::Wide(v) => Slice::Wide(v),
+        }
+    }
+
     /// The number of references.
     pub fn len(&self) -> usize {
-        match &self.repr {
-            Repr::Narrow(v) => v.len(),
-            Repr::Wide(v) => v.len(),
+        match self.slice() {
+            Slice::Narrow(v) => v.len(),
+            Slice::Wide(v) => v.len(),
         }
     }
 
@@ -397,59 +477,167 @@ impl PostingsList {
 
     /// The smallest reference.
     pub fn first(&self) -> Option<u64> {
-        match &self.repr {
-            Repr::Narrow(v) => v.first().map(|&x| u64::from(x)),
-            Repr::Wide(v) => v.first().copied(),
+        match self.slice() {
+            Slice::Narrow(v) => v.first().map(|&x| u64::from(x)),
+            Slice::Wide(v) => v.first().copied(),
         }
     }
 
     /// The largest reference.
     pub fn last(&self) -> Option<u64> {
-        match &self.repr {
-            Repr::Narrow(v) => v.last().map(|&x| u64::from(x)),
-            Repr::Wide(v) => v.last().copied(),
+        match self.slice() {
+            Slice::Narrow(v) => v.last().map(|&x| u64::from(x)),
+            Slice::Wide(v) => v.last().copied(),
         }
     }
 
-    /// Whether `r` is in the list (a binary search).
+    /// Whether `r` is in the list: a bit test when the list keeps a bitmap, else a binary
+    /// search.
     pub fn contains(&self, r: u64) -> bool {
-        match &self.repr {
-            Repr::Narrow(v) => u32::try_from(r).is_ok_and(|r| v.binary_search(&r).is_ok()),
-            Repr::Wide(v) => v.binary_search(&r).is_ok(),
+        if let Repr::Dense(d) = &self.repr {
+            return u32::try_from(r).is_ok_and(|r| d.bits.contains(r));
+        }
+        match self.slice() {
+            Slice::Narrow(v) => u32::try_from(r).is_ok_and(|r| v.binary_search(&r).is_ok()),
+            Slice::Wide(v) => v.binary_search(&r).is_ok(),
         }
     }
 
     /// Adds `r`; false if it was already there.
     pub fn insert(&mut self, r: u64) -> bool {
+        let Ok(x) = u32::try_from(r) else {
+            return self.insert_wide(r);
+        };
         match &mut self.repr {
-            Repr::Narrow(v) => match u32::try_from(r) {
-                Ok(r) => insert_sorted(v, r),
-                Err(_) => {
-                    let mut wide: Vec<u64> = Vec::with_capacity(v.len() + 1);
-                    wide.extend(v.iter().map(|&x| u64::from(x)));
-                    wide.push(r); // larger than any u32
-                    self.repr = Repr::Wide(wide);
-                    true
+            Repr::Inline { len, refs } => {
+                let n = usize::from(*len);
+                let i = match refs[..n].binary_search(&x) {
+                    Ok(_) => return false,
+                    Err(i) => i,
+                };
+                if n < INLINE_CAP {
+                    refs.copy_within(i..n, i + 1);
+                    refs[i] = x;
+                    *len += 1;
+                } else {
+                    // A power of two, so that doubling keeps the capacities a plain vector
+                    // would have had.
+                    let mut v = Vec::with_capacity((INLINE_CAP + 1).next_power_of_two());
+                    v.extend_from_slice(&refs[..i]);
+                    v.push(x);
+                    v.extend_from_slice(&refs[i..]);
+                    self.repr = Repr::Narrow(v);
                 }
-            },
+                true
+            }
+            Repr::Narrow(v) => {
+                if !insert_sorted(v, x) {
+                    return false;
+                }
+                let len = v.len();
+                if len >= DENSE_MIN_LEN && len.is_power_of_two() {
+                    self.settle();
+                }
+                true
+            }
+            Repr::Dense(d) => {
+                if !insert_sorted(&mut d.list, x) {
+                    return false;
+                }
+                let (lo, hi) = (d.list[0], d.list[d.list.len() - 1]);
+                // Hysteresis: built at half the list's bytes at most, dropped (before growing)
+                // when it would be as large as the list.
+                if Bits::words_for(lo, hi).saturating_mul(2) > d.list.len() {
+                    let list = std::mem::take(&mut d.list);
+                    self.repr = Repr::Narrow(list);
+                } else {
+                    d.bits.insert(x);
+                }
+                true
+            }
             Repr::Wide(v) => insert_sorted(v, r),
         }
+    }
+
+    /// Adds `r`, which does not fit in 32 bits.
+    #[cold]
+    fn insert_wide(&mut self, r: u64) -> bool {
+        let mut wide: Vec<u64> = match self.slice() {
+            Slice::Wide(_) => Vec::new(),
+            Slice::Narrow(v) => {
+                let mut wide = Vec::with_capacity(v.len() + 1);
+                wide.extend(v.iter().map(|&x| u64::from(x)));
+                wide
+            }
+        };
+        if let Repr::Wide(v) = &mut self.repr {
+            return insert_sorted(v, r);
+        }
+        wide.push(r); // larger than any u32
+        self.repr = Repr::Wide(wide);
+        true
+    }
+
+    /// Chooses the 32-bit form for the current references: inline when they fit, with a
+    /// bitmap when long and dense (built afresh), else a plain vector.
+    fn settle(&mut self) {
+        let list = match &mut self.repr {
+            // An inline list never outgrows its form.
+            Repr::Wide(_) | Repr::Inline { .. } => return,
+            Repr::Narrow(v) => std::mem::take(v),
+            Repr::Dense(d) => std::mem::take(&mut d.list),
+        };
+        self.repr = match (list.first(), list.last()) {
+            _ if list.len() <= INLINE_CAP => {
+                let mut refs = [0; INLINE_CAP];
+                refs[..list.len()].copy_from_slice(&list);
+                Repr::Inline {
+                    len: list.len() as u8,
+                    refs,
+                }
+            }
+            (Some(&lo), Some(&hi)) if dense_enough(list.len(), Bits::words_for(lo, hi)) => {
+                let bits = Bits::from_sorted(&list);
+                Repr::Dense(Box::new(Dense { list, bits }))
+            }
+            _ => Repr::Narrow(list),
+        };
     }
 
     /// Keeps the references for which `keep` returns true; returns how many were removed.
     pub fn retain(&mut self, mut keep: impl FnMut(u64) -> bool) -> usize {
         let before = self.len();
         match &mut self.repr {
+            Repr::Inline { len, refs } => {
+                let mut kept = 0;
+                for i in 0..usize::from(*len) {
+                    if keep(u64::from(refs[i])) {
+                        refs[kept] = refs[i];
+                        kept += 1;
+                    }
+                }
+                *len = kept as u8;
+            }
             Repr::Narrow(v) => v.retain(|&x| keep(u64::from(x))),
+            Repr::Dense(d) => d.list.retain(|&x| keep(u64::from(x))),
             Repr::Wide(v) => v.retain(|&x| keep(x)),
         }
-        before - self.len()
+        let removed = before - self.len();
+        if removed > 0 {
+            self.settle();
+        }
+        removed
     }
 
     /// Releases spare capacity.
     pub fn shrink_to_fit(&mut self) {
         match &mut self.repr {
+            Repr::Inline { .. } => {}
             Repr::Narrow(v) => v.shrink_to_fit(),
+            Repr::Dense(d) => {
+                d.list.shrink_to_fit();
+                d.bits.words.shrink_to_fit();
+            }
             Repr::Wide(v) => v.shrink_to_fit(),
         }
     }
@@ -457,46 +645,73 @@ impl PostingsList {
     /// The number of references the list can hold without reallocating.
     pub fn capacity(&self) -> usize {
         match &self.repr {
+            Repr::Inline { .. } => INLINE_CAP,
             Repr::Narrow(v) => v.capacity(),
+            Repr::Dense(d) => d.list.capacity(),
             Repr::Wide(v) => v.capacity(),
         }
     }
 
-    /// The bytes this list holds on the heap (its capacity, not its length).
+    /// The bytes this list holds on the heap (its capacity, not its length), the bitmap
+    /// included.
     pub fn heap_bytes(&self) -> usize {
         match &self.repr {
+            Repr::Inline { .. } => 0,
             Repr::Narrow(v) => v.capacity() * 4,
+            Repr::Dense(d) => {
+                std::mem::size_of::<Dense>() + d.list.capacity() * 4 + d.bits.words.capacity() * 8
+            }
             Repr::Wide(v) => v.capacity() * 8,
         }
     }
 
-    /// Whether the list is in its 32-bit form.
+    /// Whether the list is in a 32-bit form.
     pub fn is_narrow(&self) -> bool {
-        matches!(self.repr, Repr::Narrow(_))
+        !matches!(self.repr, Repr::Wide(_))
+    }
+
+    /// Whether the list is stored inline, without a heap allocation (at most [`INLINE_CAP`]
+    /// references).
+    pub fn is_inline(&self) -> bool {
+        matches!(self.repr, Repr::Inline { .. })
+    }
+
+    /// Whether the list keeps a bitmap beside its references (see [`PostingsList`]).
+    pub fn has_bitmap(&self) -> bool {
+        matches!(self.repr, Repr::Dense(_))
     }
 
     /// The references in the 32-bit form, if the list is in it.
     #[inline]
     pub(crate) fn as_narrow(&self) -> Option<&[u32]> {
+        match self.slice() {
+            Slice::Narrow(v) => Some(v),
+            Slice::Wide(_) => None,
+        }
+    }
+
+    /// The list's bitmap, if it keeps one.
+    #[inline]
+    pub(crate) fn bits(&self) -> Option<&Bits> {
         match &self.repr {
-            Repr::Narrow(v) => Some(v),
-            Repr::Wide(_) => None,
+            Repr::Dense(d) => Some(&d.bits),
+            _ => None,
         }
     }
 
     /// A cursor over the list.
     pub fn postings(&self) -> ListCursor<'_> {
-        match &self.repr {
-            Repr::Narrow(v) => ListCursor::Narrow(ListPostings::new(v)),
-            Repr::Wide(v) => ListCursor::Wide(ListPostings::new(v)),
+        match self.slice() {
+            Slice::Narrow(v) => ListCursor::Narrow(ListPostings::new(v)),
+            Slice::Wide(v) => ListCursor::Wide(ListPostings::new(v)),
         }
     }
 
     /// The references in increasing order.
     pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
-        let (narrow, wide) = match &self.repr {
-            Repr::Narrow(v) => (v.as_slice(), &[][..]),
-            Repr::Wide(v) => (&[][..], v.as_slice()),
+        let (narrow, wide) = match self.slice() {
+            Slice::Narrow(v) => (v, &[][..]),
+            Slice::Wide(v) => (&[][..], v),
         };
         narrow
             .iter()
@@ -508,12 +723,25 @@ impl PostingsList {
     /// tight loop: the representation is matched once).
     #[inline]
     pub fn for_each(&self, mut f: impl FnMut(u64)) {
-        match &self.repr {
-            Repr::Narrow(v) => v.iter().for_each(|&x| f(u64::from(x))),
-            Repr::Wide(v) => v.iter().for_each(|&x| f(x)),
+        match self.slice() {
+            Slice::Narrow(v) => v.iter().for_each(|&x| f(u64::from(x))),
+            Slice::Wide(v) => v.iter().for_each(|&x| f(x)),
         }
     }
 }
+
+impl PartialEq for PostingsList {
+    /// Equal references, whatever the form.
+    fn eq(&self, other: &Self) -> bool {
+        match (self.slice(), other.slice()) {
+            (Slice::Narrow(a), Slice::Narrow(b)) => a == b,
+            (Slice::Wide(a), Slice::Wide(b)) => a == b,
+            _ => self.iter().eq(other.iter()),
+        }
+    }
+}
+
+impl Eq for PostingsList {}
 
 impl std::fmt::Debug for PostingsList {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -527,12 +755,185 @@ impl FromIterator<u64> for PostingsList {
         let mut v: Vec<u64> = iter.into_iter().collect();
         v.sort_unstable();
         v.dedup();
-        let repr = if v.last().is_none_or(|&x| u32::try_from(x).is_ok()) {
-            Repr::Narrow(v.iter().map(|&x| x as u32).collect())
+        if v.last().is_none_or(|&x| u32::try_from(x).is_ok()) {
+            let mut list = PostingsList {
+                repr: Repr::Narrow(v.iter().map(|&x| x as u32).collect()),
+            };
+            list.settle();
+            list
         } else {
-            Repr::Wide(v)
+            PostingsList {
+                repr: Repr::Wide(v),
+            }
+        }
+    }
+}
+
+/// A bitmap of 32-bit references: bit `i` of `words[w]` is reference `base + 64 w + i`. What a
+/// dense [`PostingsList`] keeps beside its references, and what the planner builds to test
+/// membership in the union of many lists.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Bits {
+    /// A multiple of 64.
+    base: u32,
+    words: Vec<u64>,
+}
+
+impl Bits {
+    /// The number of words a bitmap of references in `lo..=hi` spans.
+    fn words_for(lo: u32, hi: u32) -> usize {
+        ((hi.max(lo) - (lo & !63)) / 64) as usize + 1
+    }
+
+    /// An empty bitmap over `lo..=hi`; references outside are ignored by
+    /// [`set`](Self::set).
+    pub(crate) fn with_range(lo: u32, hi: u32) -> Bits {
+        Bits {
+            base: lo & !63,
+            words: vec![0; Bits::words_for(lo, hi)],
+        }
+    }
+
+    /// The bitmap of the strictly increasing `list`.
+    pub(crate) fn from_sorted(list: &[u32]) -> Bits {
+        let (Some(&lo), Some(&hi)) = (list.first(), list.last()) else {
+            return Bits::default();
         };
-        PostingsList { repr }
+        let mut bits = Bits::with_range(lo, hi);
+        bits.set_all(list);
+        bits
+    }
+
+    /// Whether `x` is in the bitmap.
+    #[inline]
+    pub(crate) fn contains(&self, x: u32) -> bool {
+        // Below `base` the offset wraps to beyond any word.
+        let off = u64::from(x).wrapping_sub(u64::from(self.base));
+        let word = usize::try_from(off / 64).unwrap_or(usize::MAX);
+        self.words
+            .get(word)
+            .is_some_and(|w| (w >> (off % 64)) & 1 != 0)
+    }
+
+    /// Bit `i` of the result says whether `block[i]` (at most 64 elements) is in the bitmap,
+    /// XOR `flip`.
+    #[inline]
+    fn mask(&self, block: &[u32], flip: bool) -> u64 {
+        let (base, words, flip) = (u64::from(self.base), &self.words[..], u64::from(flip));
+        let mut mask = 0u64;
+        for (i, &x) in block.iter().enumerate() {
+            let off = u64::from(x).wrapping_sub(base);
+            let w = words.get((off / 64) as usize).copied().unwrap_or(0);
+            mask |= (((w >> (off % 64)) & 1) ^ flip) << i;
+        }
+        mask
+    }
+
+    /// Appends the elements of `src` that are (`keep`) or are not (`!keep`) in the bitmap to
+    /// `out`, in order.
+    ///
+    /// Branch-free per element: each block of 64 verdicts becomes a mask whose set bits are
+    /// then copied, so an unpredictable filter (a third of the references kept, at random)
+    /// costs no mispredictions.
+    pub(crate) fn select_into(&self, src: &[u32], keep: bool, out: &mut Vec<u32>) {
+        for block in src.chunks(64) {
+            let mut mask = self.mask(block, !keep);
+            out.reserve(mask.count_ones() as usize);
+            while mask != 0 {
+                out.push(block[mask.trailing_zeros() as usize]);
+                mask &= mask - 1;
+            }
+        }
+    }
+
+    /// Keeps the elements of `v` that are (`keep`) or are not (`!keep`) in the bitmap; see
+    /// [`select_into`](Self::select_into).
+    pub(crate) fn retain(&self, v: &mut Vec<u32>, keep: bool) {
+        let (len, mut n, mut start) = (v.len(), 0, 0);
+        while start < len {
+            let end = (start + 64).min(len);
+            let mut mask = self.mask(&v[start..end], !keep);
+            while mask != 0 {
+                v[n] = v[start + mask.trailing_zeros() as usize];
+                n += 1;
+                mask &= mask - 1;
+            }
+            start = end;
+        }
+        v.truncate(n);
+    }
+
+    /// Adds `x` if it is within the bitmap's words.
+    #[inline]
+    pub(crate) fn set(&mut self, x: u32) {
+        let off = u64::from(x).wrapping_sub(u64::from(self.base));
+        let word = usize::try_from(off / 64).unwrap_or(usize::MAX);
+        if let Some(w) = self.words.get_mut(word) {
+            *w |= 1 << (off % 64);
+        }
+    }
+
+    /// Adds every element of `list` that is within the bitmap's words.
+    pub(crate) fn set_all(&mut self, list: &[u32]) {
+        for &x in list {
+            self.set(x);
+        }
+    }
+
+    /// Adds `x`, growing the bitmap to cover it.
+    fn insert(&mut self, x: u32) {
+        if x < self.base {
+            let base = x & !63;
+            let extra = ((self.base - base) / 64) as usize;
+            self.words.splice(0..0, std::iter::repeat_n(0, extra));
+            self.base = base;
+        }
+        let word = ((x - self.base) / 64) as usize;
+        if word >= self.words.len() {
+            self.words.resize(word + 1, 0);
+        }
+        self.words[word] |= 1 << (x % 64);
+    }
+
+    /// Adds every reference of `other` within this bitmap's words, a word at a time.
+    pub(crate) fn or_with(&mut self, other: &Bits) {
+        // Both bases are multiples of 64, so the words line up.
+        let (base, theirs) = (self.base as usize / 64, other.base as usize / 64);
+        let (ours_from, theirs_from) = (theirs.saturating_sub(base), base.saturating_sub(theirs));
+        let ours = self.words.iter_mut().skip(ours_from);
+        for (w, o) in ours.zip(other.words.iter().skip(theirs_from)) {
+            *w |= o;
+        }
+    }
+
+    /// The runs of consecutive references, as `(first, end)` with `end` exclusive, in order;
+    /// runs that cross a word boundary are joined.
+    pub(crate) fn for_each_run(&self, mut f: impl FnMut(u64, u64)) {
+        let mut run: Option<(u64, u64)> = None;
+        let mut at = u64::from(self.base);
+        for &w in &self.words {
+            let mut w = w;
+            while w != 0 {
+                let start = w.trailing_zeros();
+                let ones = (w >> start).trailing_ones();
+                let (first, end) = (at + u64::from(start), at + u64::from(start + ones));
+                match &mut run {
+                    Some((_, e)) if *e == first => *e = end,
+                    _ => {
+                        if let Some((a, b)) = run {
+                            f(a, b);
+                        }
+                        run = Some((first, end));
+                    }
+                }
+                // Clear the run; `start + ones` may be 64.
+                w &= u64::MAX.checked_shl(start + ones).unwrap_or(0);
+            }
+            at += 64;
+        }
+        if let Some((a, b)) = run {
+            f(a, b);
+        }
     }
 }
 
@@ -1473,6 +1874,12 @@ fn union_bitmap<O: Sink>(lists: &[&[u32]], lo: u32, words: usize, out: &mut O) {
 }
 
 fn union_merge<O: Sink>(mut lists: Vec<&[u32]>, out: &mut O) {
+    match lists[..] {
+        [a, b] => return union_merge_few([a, b], out),
+        [a, b, c] => return union_merge_few([a, b, c], out),
+        [a, b, c, d] => return union_merge_few([a, b, c, d], out),
+        _ => {}
+    }
     while lists.len() > 1 {
         // The list with the smallest head, and the smallest head among the others.
         let (mut min_i, mut min) = (0, lists[0][0]);
@@ -1510,30 +1917,192 @@ fn union_merge<O: Sink>(mut lists: Vec<&[u32]>, out: &mut O) {
     }
 }
 
-/// Appends the elements of the strictly increasing `all` that are not in the strictly increasing
-/// `excluded` to `out`: the gaps between excluded elements are copied whole.
-pub(crate) fn difference_into(all: &[u32], excluded: &[u32], out: &mut Vec<u64>) {
-    out.reserve(all.len().saturating_sub(excluded.len()));
-    let mut pos = 0;
-    for &e in excluded {
-        if pos >= all.len() {
-            break;
+/// [`union_merge`] for two to four lists, with the list to copy from chosen without
+/// branches: which list holds the next run is as good as random, so a branch on it would
+/// mispredict about once per run.
+fn union_merge_few<O: Sink, const K: usize>(mut ls: [&[u32]; K], out: &mut O) {
+    loop {
+        // The smallest head (exhausted lists count as u64::MAX), its list, and the second
+        // smallest head, by conditional moves.
+        let (mut min, mut min_i, mut second) = (u64::MAX, 0, u64::MAX);
+        for (i, l) in ls.iter().enumerate() {
+            let h = l.first().map_or(u64::MAX, |&x| u64::from(x));
+            let below = h < min;
+            second = if below { min } else { second.min(h) };
+            min_i = if below { i } else { min_i };
+            min = if below { h } else { min };
         }
-        let i = if all[pos] >= e {
-            pos
+        if min == u64::MAX {
+            return;
+        }
+        let l = ls[min_i];
+        let run = if min == second {
+            // Another list holds the same head and emits it.
+            1
         } else {
-            gallop32(all, pos + 1, e)
+            let mut n = 1;
+            while n < l.len() && u64::from(l[n]) < second {
+                n += 1;
+            }
+            out.put_all(&l[..n]);
+            n
         };
-        extend_wide(out, &all[pos..i]);
-        pos = if i < all.len() && all[i] == e {
-            i + 1
-        } else {
-            i
-        };
+        ls[min_i] = &l[run..];
+    }
+}
+
+/// The union of a few strictly increasing lists whose elements interleave finely, such as the
+/// survivors of a filter applied to each list of a union: two-way merges, one element per step
+/// chosen by a conditional move, where [`union_merge`] would mispredict about once per element.
+pub(crate) fn union_interleaved(lists: &[&[u32]]) -> Vec<u32> {
+    let mut acc: Vec<u32> = Vec::new();
+    let mut next = Vec::new();
+    for l in lists {
+        next.clear();
+        next.reserve(acc.len() + l.len());
+        let (mut i, mut j) = (0, 0);
+        while let (Some(&x), Some(&y)) = (acc.get(i), l.get(j)) {
+            next.push(x.min(y));
+            i += usize::from(x <= y);
+            j += usize::from(y <= x);
+        }
+        next.extend_from_slice(&acc[i..]);
+        next.extend_from_slice(&l[j..]);
+        std::mem::swap(&mut acc, &mut next);
+    }
+    acc
+}
+
+/// The index of the first element of the strictly increasing `s[from..]` that is `>= v`, or
+/// `s.len()`.
+///
+/// The elements are distinct integers, so `s[from + d] >= s[from] + d`: the answer is at most
+/// `from + (v - s[from])`, and where the references around the target are consecutive (as a
+/// head assigns them) that one probe finds it. Otherwise a binary search within that bound,
+/// or a gallop when the bound lies beyond the end.
+#[inline]
+fn find_from(s: &[u32], from: usize, v: u64) -> usize {
+    let Some(&x) = s.get(from) else {
+        return s.len();
+    };
+    let x = u64::from(x);
+    if x >= v {
+        return from;
+    }
+    let Ok(v32) = u32::try_from(v) else {
+        return s.len();
+    };
+    let bound = from.saturating_add(usize::try_from(v - x).unwrap_or(usize::MAX));
+    match s.get(bound - 1) {
+        Some(&y) if y < v32 => bound,
+        Some(_) => from + 1 + s[from + 1..bound].partition_point(|&y| y < v32),
+        None => gallop32(s, from + 1, v32),
+    }
+}
+
+/// The length of the run of consecutive integers that starts `s[from..]`.
+#[inline]
+fn run_len(s: &[u32], from: usize) -> usize {
+    let first = u64::from(s[from]);
+    let mut n = 1;
+    while s
+        .get(from + n)
+        .is_some_and(|&e| u64::from(e) == first + n as u64)
+    {
+        n += 1;
+    }
+    n
+}
+
+/// Appends the elements of the strictly increasing `all` that are not in the strictly increasing
+/// `excluded` to `out`, a run of consecutive excluded references at a time: the gap before it is
+/// copied whole and the run skipped with [`find_from`], so the cost follows the number of runs
+/// and the bytes copied.
+pub(crate) fn difference_into<O: Sink>(all: &[u32], excluded: &[u32], out: &mut O) {
+    out.reserve_more(all.len().saturating_sub(excluded.len()));
+    let (mut pos, mut j) = (0, 0);
+    while j < excluded.len() && pos < all.len() {
+        let n = run_len(excluded, j);
+        let first = u64::from(excluded[j]);
+        j += n;
+        let i = find_from(all, pos, first);
+        out.put_all(&all[pos..i]);
+        pos = find_from(all, i, first + n as u64);
     }
     if let Some(rest) = all.get(pos..) {
-        extend_wide(out, rest);
+        out.put_all(rest);
     }
+}
+
+/// Appends the elements of the strictly increasing `all` that are not in `bits` to `out`: as
+/// [`difference_into`], with the runs read from the bitmap's words, so a union of many lists
+/// built as a bitmap is subtracted without being sorted into a list first.
+pub(crate) fn difference_bits_into<O: Sink>(all: &[u32], bits: &Bits, out: &mut O) {
+    out.reserve_more(all.len());
+    let mut pos = 0;
+    bits.for_each_run(|first, end| {
+        if pos < all.len() {
+            let i = find_from(all, pos, first);
+            out.put_all(&all[pos..i]);
+            pos = find_from(all, i, end);
+        }
+    });
+    if let Some(rest) = all.get(pos..) {
+        out.put_all(rest);
+    }
+}
+
+/// Keeps the elements of the strictly increasing `v` that are not in the strictly increasing
+/// `excluded`: by runs of `excluded` ([`difference_into`], in place) when it is the shorter,
+/// else by seeking in it from each element of `v`.
+pub(crate) fn retain_not_in(v: &mut Vec<u32>, excluded: &[u32]) {
+    let mut n = 0;
+    if excluded.len() > v.len() {
+        let mut j = 0;
+        for i in 0..v.len() {
+            let x = v[i];
+            if excluded.get(j).is_some_and(|&y| y < x) {
+                j = seek32(excluded, j + 1, x);
+            }
+            v[n] = x;
+            n += usize::from(excluded.get(j) != Some(&x));
+        }
+    } else {
+        let (mut pos, mut j) = (0, 0);
+        while j < excluded.len() && pos < v.len() {
+            let run = run_len(excluded, j);
+            let first = u64::from(excluded[j]);
+            j += run;
+            let i = find_from(v, pos, first);
+            v.copy_within(pos..i, n);
+            n += i - pos;
+            pos = find_from(v, i, first + run as u64);
+        }
+        v.copy_within(pos.., n);
+        n += v.len() - pos;
+    }
+    v.truncate(n);
+}
+
+/// Keeps the elements of the strictly increasing `v` that are (`keep`) or are not (`!keep`) in
+/// any of the strictly increasing `lists`, seeking forward in each: for a few candidates against
+/// a few long lists, cheaper than building their union.
+pub(crate) fn retain_in_any(v: &mut Vec<u32>, lists: &[&[u32]], keep: bool) {
+    let mut pos = vec![0usize; lists.len()];
+    let mut n = 0;
+    for i in 0..v.len() {
+        let x = v[i];
+        let mut found = false;
+        for (l, p) in lists.iter().zip(pos.iter_mut()) {
+            if l.get(*p).is_some_and(|&y| y < x) {
+                *p = seek32(l, *p + 1, x);
+            }
+            found |= l.get(*p) == Some(&x);
+        }
+        v[n] = x;
+        n += usize::from(found == keep);
+    }
+    v.truncate(n);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1758,6 +2327,121 @@ mod tests {
                     retain_in(&mut kept, m);
                     proptest::prop_assert_eq!(&kept, &want);
                 }
+            }
+        }
+    }
+
+    /// A sorted set made of runs of consecutive references (as a head assigns them, target by
+    /// target) with gaps between them, or of isolated references.
+    fn runs() -> impl proptest::strategy::Strategy<Value = BTreeSet<u32>> {
+        use proptest::strategy::Strategy;
+        proptest::collection::vec((0u32..300, 1u32..20, 0u32..3), 0..60).prop_map(|spans| {
+            let mut set = BTreeSet::new();
+            let mut at = 0u32;
+            for (gap, len, spread) in spans {
+                at += gap;
+                for k in 0..len {
+                    set.insert(at + k * (spread + 1));
+                }
+                at += len * (spread + 1);
+            }
+            set
+        })
+    }
+
+    /// `lo` shifted up so that sets built from the same strategy start at different words.
+    fn shifted(s: &BTreeSet<u32>, by: u32) -> Vec<u32> {
+        s.iter().map(|&x| x + by).collect()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn run_and_bitmap_kernels_agree_with_sets(
+            a in runs(),
+            b in runs(),
+            c in runs(),
+            shift in 0u32..200,
+        ) {
+            let (va, vb, vc) = (shifted(&a, 0), shifted(&b, shift), shifted(&c, 3 * shift));
+            let all: Vec<u32> = va.iter().chain(&vb).chain(&vc).copied().collect::<BTreeSet<_>>().into_iter().collect();
+            let sb: BTreeSet<u32> = vb.iter().copied().collect();
+            let sc: BTreeSet<u32> = vc.iter().copied().collect();
+            let minus = |v: &[u32], s: &BTreeSet<u32>| -> Vec<u32> { v.iter().filter(|x| !s.contains(x)).copied().collect() };
+            let within = |v: &[u32], s: &BTreeSet<u32>| -> Vec<u32> { v.iter().filter(|x| s.contains(x)).copied().collect() };
+
+            // find_from: the first element >= v from any position.
+            for from in [0, 1, all.len() / 2, all.len()] {
+                for v in [0u64, 5, 64, 1000, 5000, 1 << 32] {
+                    let want = from.min(all.len()) + all.get(from..).map_or(0, |s| s.partition_point(|&x| u64::from(x) < v));
+                    proptest::prop_assert_eq!(find_from(&all, from, v), want);
+                }
+            }
+
+            // Differences by runs, from a sorted list and from a bitmap, in both widths.
+            let mut narrow: Vec<u32> = Vec::new();
+            difference_into(&all, &vb, &mut narrow);
+            proptest::prop_assert_eq!(&narrow, &minus(&all, &sb));
+            let mut wide: Vec<u64> = Vec::new();
+            difference_into(&va, &vb, &mut wide);
+            proptest::prop_assert!(wide.iter().map(|&x| x as u32).eq(minus(&va, &sb)));
+            let bits_b = Bits::from_sorted(&vb);
+            let mut from_bits: Vec<u64> = Vec::new();
+            difference_bits_into(&all, &bits_b, &mut from_bits);
+            proptest::prop_assert!(from_bits.iter().map(|&x| x as u32).eq(minus(&all, &sb)));
+
+            // Runs read from a bitmap cover exactly its references, joined across words.
+            let mut runs_seen = Vec::new();
+            bits_b.for_each_run(|s, e| runs_seen.extend(s..e));
+            proptest::prop_assert!(runs_seen.iter().map(|&x| x as u32).eq(vb.iter().copied()));
+
+            // Bit tests: membership, selection, in-place retention, both polarities.
+            for &x in &all {
+                proptest::prop_assert_eq!(bits_b.contains(x), sb.contains(&x));
+            }
+            proptest::prop_assert!(!bits_b.contains(u32::MAX));
+            let mut sel = Vec::new();
+            bits_b.select_into(&all, true, &mut sel);
+            proptest::prop_assert_eq!(&sel, &within(&all, &sb));
+            sel.clear();
+            bits_b.select_into(&all, false, &mut sel);
+            proptest::prop_assert_eq!(&sel, &minus(&all, &sb));
+            let mut kept = all.clone();
+            bits_b.retain(&mut kept, true);
+            proptest::prop_assert_eq!(&kept, &within(&all, &sb));
+            let mut kept = all.clone();
+            bits_b.retain(&mut kept, false);
+            proptest::prop_assert_eq!(&kept, &minus(&all, &sb));
+
+            // A bitmap over a wider range, OR-ed from two with other bases, and set directly.
+            if let (Some(&lo), Some(&hi)) = (all.first(), all.last()) {
+                let mut u = Bits::with_range(lo, hi);
+                u.or_with(&bits_b);
+                u.set_all(&vc);
+                for &x in &all {
+                    proptest::prop_assert_eq!(u.contains(x), sb.contains(&x) || sc.contains(&x));
+                }
+                // A narrower bitmap whose base lies above the other's: words outside drop.
+                let mid = all[all.len() / 2];
+                let mut upper = Bits::with_range(mid, hi);
+                upper.or_with(&bits_b);
+                for &x in &all {
+                    let inside = x >= mid & !63;
+                    proptest::prop_assert_eq!(upper.contains(x), inside && sb.contains(&x));
+                }
+            }
+
+            // Retention against sorted lists, by runs and by seeks, and against a few lists.
+            for (v, ex) in [(&all, &vb), (&vb, &all), (&va, &vc)] {
+                let sex: BTreeSet<u32> = ex.iter().copied().collect();
+                let mut kept = v.clone();
+                retain_not_in(&mut kept, ex);
+                proptest::prop_assert_eq!(&kept, &minus(v, &sex));
+            }
+            for keep in [true, false] {
+                let mut kept = all.clone();
+                retain_in_any(&mut kept, &[&vb, &vc], keep);
+                let want: Vec<u32> = all.iter().filter(|x| (sb.contains(x) || sc.contains(x)) == keep).copied().collect();
+                proptest::prop_assert_eq!(kept, want);
             }
         }
     }

@@ -590,7 +590,7 @@ impl IndexReader {
                 pos = pos.saturating_add(1);
                 continue;
             }
-            if pos % SERIES_ALIGN != 0 {
+            if !pos.is_multiple_of(SERIES_ALIGN) {
                 return Err(Corruption::new(
                     Section::Series,
                     pos,

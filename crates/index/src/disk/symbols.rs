@@ -34,19 +34,19 @@ impl SymbolTable {
         let mut samples = Vec::with_capacity((count as usize / SAMPLE).saturating_add(1));
         let mut prev: Option<&str> = None;
         for i in 0..count {
-            if i as usize % SAMPLE == 0 {
+            if (i as usize).is_multiple_of(SAMPLE) {
                 samples.push(d.offset());
             }
             let at = d.offset();
             let s = d.uvarint_str()?;
-            if let Some(p) = prev {
-                if p >= s {
-                    return Err(Corruption::new(
-                        Section::Symbols,
-                        at,
-                        format!("symbol {i} is not greater than its predecessor"),
-                    ));
-                }
+            if let Some(p) = prev
+                && p >= s
+            {
+                return Err(Corruption::new(
+                    Section::Symbols,
+                    at,
+                    format!("symbol {i} is not greater than its predecessor"),
+                ));
             }
             prev = Some(s);
         }

@@ -280,13 +280,13 @@ impl IndexWriter {
         if self.stage != Stage::Symbols {
             return Err(self.misuse(WriteError::SymbolAfterSeries(symbol.to_owned())));
         }
-        if let Some(prev) = &self.last_symbol {
-            if prev.as_str() >= symbol {
-                return Err(self.misuse(WriteError::SymbolOutOfOrder {
-                    symbol: symbol.to_owned(),
-                    previous: prev.clone(),
-                }));
-            }
+        if let Some(prev) = &self.last_symbol
+            && prev.as_str() >= symbol
+        {
+            return Err(self.misuse(WriteError::SymbolOutOfOrder {
+                symbol: symbol.to_owned(),
+                previous: prev.clone(),
+            }));
         }
         let Some(count) = self.symbol_count.checked_add(1) else {
             return Err(self.misuse(WriteError::TooLarge("symbol count")));
@@ -396,13 +396,13 @@ impl IndexWriter {
         if labels.is_empty() {
             return Err(self.misuse(WriteError::EmptyLabels));
         }
-        if let Some(prev) = &self.last_series {
-            if prev >= labels {
-                return Err(self.misuse(WriteError::SeriesOutOfOrder {
-                    series: labels.clone(),
-                    previous: prev.clone(),
-                }));
-            }
+        if let Some(prev) = &self.last_series
+            && prev >= labels
+        {
+            return Err(self.misuse(WriteError::SeriesOutOfOrder {
+                series: labels.clone(),
+                previous: prev.clone(),
+            }));
         }
         if labels.iter().any(|l| l.name.is_empty()) {
             return Err(self.misuse(WriteError::EmptyLabelName(labels.clone())));
@@ -666,10 +666,10 @@ impl IndexWriter {
             series_body(
                 d,
                 |n, v, _| {
-                    if let Ok(i) = batch.binary_search_by_key(&n, |&(id, _)| id) {
-                        if let Some(m) = by_name.get_mut(i) {
-                            m.entry(v).or_default().push(sref);
-                        }
+                    if let Ok(i) = batch.binary_search_by_key(&n, |&(id, _)| id)
+                        && let Some(m) = by_name.get_mut(i)
+                    {
+                        m.entry(v).or_default().push(sref);
                     }
                     Ok(())
                 },

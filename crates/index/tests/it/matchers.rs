@@ -314,3 +314,110 @@ fn large_unions_are_exact() {
         }
     }
 }
+
+/// A head-shaped world large enough for every list form: `targets` targets, each with
+/// `metrics` series under consecutive references from `base`, in a scrape order that spreads
+/// each job over the whole range; `job` (of `jobs`), `instance` (`<svc>-<t>`, four services)
+/// and `env` (`prod`, `staging`, absent, by target).
+fn head_world(targets: u64, metrics: u64, jobs: u64, base: u64) -> World {
+    const SVC: [&str; 4] = ["api", "db", "web", "cache"];
+    let index = MemIndex::new();
+    let mut model = BTreeMap::new();
+    // A stride coprime with any count below it visits every target once.
+    let stride = (1..)
+        .map(|k| k * 7919 + 1)
+        .find(|s| gcd(*s, targets) == 1)
+        .unwrap_or(1);
+    for k in 0..targets {
+        let t = k * stride % targets;
+        let job = format!("job-{}", t % jobs);
+        let inst = format!("{}-{t}", SVC[(t % 4) as usize]);
+        let env = ["prod", "staging", ""][(t % 3) as usize];
+        for m in 0..metrics {
+            let name = format!("metric_{m}");
+            let ls = Labels::from_pairs(&[
+                ("__name__", &name),
+                ("job", &job),
+                ("instance", &inst),
+                ("env", env),
+            ]);
+            let r = base + k * metrics + m;
+            index.add(r, &ls);
+            model.insert(r, ls);
+        }
+    }
+    World { index, model }
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+fn head_matcher() -> impl Strategy<Value = Matcher> {
+    use MatchType::*;
+    let cases: Vec<(MatchType, &str, &str)> = vec![
+        (Equal, "__name__", "metric_0"),
+        (Equal, "__name__", "metric_3"),
+        (NotEqual, "__name__", "metric_1"),
+        (RegexMatch, "__name__", "metric_1|metric_2"),
+        (Equal, "job", "job-1"),
+        (NotEqual, "job", "job-0"),
+        (RegexMatch, "job", "job-0|job-2|job-3"),
+        (RegexNoMatch, "job", "job-1|job-2"),
+        (RegexMatch, "instance", "api-.*"),
+        (RegexNoMatch, "instance", "api-.*"),
+        (RegexMatch, "instance", "db-1.*"),
+        (RegexMatch, "instance", "api-1|web-2|db-5"),
+        (RegexNoMatch, "instance", "api-1.*|db-.*"),
+        (Equal, "env", ""),
+        (NotEqual, "env", ""),
+        (Equal, "env", "prod"),
+        (NotEqual, "env", "staging"),
+        (RegexMatch, "env", "prod|"),
+        (RegexMatch, "env", ".+"),
+    ];
+    (0..cases.len()).prop_map(move |i| {
+        let (kind, name, value) = cases[i];
+        Matcher::new(kind, name, value).expect("valid")
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// At a size where lists are inline, plain and dense (with bitmaps), and after deletions
+    /// and collection: the direct selection, the lazy cursors and brute force agree.
+    #[test]
+    fn head_sized_selection_matches_brute_force(
+        targets in 100u64..2_500,
+        metrics in 1u64..=10,
+        jobs in 1u64..8,
+        wide in proptest::bool::weighted(0.15),
+        selectors in proptest::collection::vec(proptest::collection::vec(head_matcher(), 1..4), 6),
+        delete_every in prop_oneof![Just(0u64), 2u64..40],
+    ) {
+        let base = if wide { (1 << 32) - 2_000 } else { 1 };
+        let mut w = head_world(targets, metrics, jobs, base);
+        let check_all = |w: &World| -> Result<(), TestCaseError> {
+            for ms in &selectors {
+                let want = brute(&w.model, ms);
+                let plan = prom_index::planner::Plan::new(ms);
+                prop_assert_eq!(&w.index.postings_for_matchers(ms), &want, "select {}", plan);
+                let r = w.index.read();
+                prop_assert_eq!(collect(r.postings_for_matchers(ms)), want, "cursors {}", plan);
+            }
+            Ok(())
+        };
+        check_all(&w)?;
+        if delete_every > 0 {
+            let doomed: Vec<u64> = w.model.keys().copied().step_by(delete_every as usize).collect();
+            for r in doomed {
+                w.index.delete(r);
+                w.model.remove(&r);
+            }
+            check_all(&w)?;
+            w.index.gc();
+            check_all(&w)?;
+        }
+    }
+}

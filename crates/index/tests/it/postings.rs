@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 
 use prom_index::Postings;
 use prom_index::postings::{
-    BTreeSetPostings, BitmapPostings, ListPostings, PostingsList, VecPostings, collect, empty,
-    intersect, merge, without,
+    BTreeSetPostings, BitmapPostings, DENSE_MIN_LEN, INLINE_CAP, ListPostings, PostingsList,
+    VecPostings, collect, empty, intersect, merge, without,
 };
 use proptest::prelude::*;
 
@@ -195,4 +195,114 @@ proptest! {
         let mut via_ref = l(&va);
         prop_assert_eq!(collect(&mut via_ref), va);
     }
+}
+
+/// A change to a [`PostingsList`].
+#[derive(Debug, Clone)]
+enum ListOp {
+    /// Inserts `len` references from `start`, `stride` apart (runs, as a head assigns them).
+    Run { start: u64, len: u64, stride: u64 },
+    /// Inserts one reference.
+    One(u64),
+    /// Keeps the references `r` with `r % modulus != rem`.
+    Drop { modulus: u64, rem: u64 },
+}
+
+fn list_ops() -> impl Strategy<Value = Vec<ListOp>> {
+    let op = prop_oneof![
+        4 => (0u64..20_000, 1u64..3_000, 1u64..4)
+            .prop_map(|(start, len, stride)| ListOp::Run { start, len, stride }),
+        3 => prop_oneof![0u64..25_000, Just(1 << 31), Just(WIDE + 7)].prop_map(ListOp::One),
+        1 => (1u64..6, 0u64..6).prop_map(|(modulus, rem)| ListOp::Drop { modulus, rem }),
+    ];
+    proptest::collection::vec(op, 0..12)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Lists move between their forms (inline, plain, with a bitmap, 64-bit) as they grow,
+    /// stretch and shrink; in every form they hold exactly the model's references.
+    #[test]
+    fn list_forms_match_the_model(script in list_ops(), ops in ops()) {
+        let mut list = PostingsList::new();
+        let mut model = BTreeSet::new();
+        for op in &script {
+            match *op {
+                ListOp::Run { start, len, stride } => {
+                    for k in 0..len {
+                        let r = start + k * stride;
+                        prop_assert_eq!(list.insert(r), model.insert(r));
+                    }
+                }
+                ListOp::One(r) => prop_assert_eq!(list.insert(r), model.insert(r)),
+                ListOp::Drop { modulus, rem } => {
+                    let removed = list.retain(|r| r % modulus != rem);
+                    let before = model.len();
+                    model.retain(|r| r % modulus != rem);
+                    prop_assert_eq!(removed, before - model.len());
+                }
+            }
+            prop_assert_eq!(list.len(), model.len());
+            prop_assert!(list.iter().eq(model.iter().copied()));
+            prop_assert_eq!(list.first(), model.first().copied());
+            prop_assert_eq!(list.last(), model.last().copied());
+            if list.is_narrow() {
+                prop_assert_eq!(list.is_inline(), list.len() <= INLINE_CAP, "{:?}", op);
+            }
+            if list.has_bitmap() {
+                prop_assert!(list.len() >= DENSE_MIN_LEN);
+            }
+            // Membership, through the bitmap when there is one.
+            for r in model.iter().step_by(97).copied().chain([0, 1, 5_000, 19_999, 1 << 31, WIDE]) {
+                prop_assert_eq!(list.contains(r), model.contains(&r), "contains {}", r);
+                prop_assert!(!list.contains(r + 1) || model.contains(&(r + 1)));
+            }
+        }
+        let collected: PostingsList = model.iter().copied().collect();
+        prop_assert_eq!(&collected, &list, "equal whatever the form");
+        check(list.postings(), &model, &ops)?;
+    }
+}
+
+/// The forms a list takes, step by step.
+#[test]
+fn list_forms_follow_length_and_density() {
+    let mut l = PostingsList::new();
+    assert!(l.is_inline() && l.heap_bytes() == 0);
+    for r in 0..INLINE_CAP as u64 {
+        l.insert(r * 3);
+    }
+    assert!(l.is_inline(), "{INLINE_CAP} references fit inline");
+    l.insert(1000);
+    assert!(!l.is_inline() && l.heap_bytes() > 0);
+    for r in 0..4096u64 {
+        l.insert(r * 3);
+    }
+    assert!(
+        l.has_bitmap(),
+        "4,096 references, one in three of their range"
+    );
+    l.insert(1 << 30);
+    assert!(
+        !l.has_bitmap(),
+        "stretched: the bitmap would be far larger than the list"
+    );
+    assert!(l.contains(1 << 30) && l.contains(3 * 4095) && !l.contains(3 * 4095 + 1));
+    l.retain(|r| r < 1 << 30);
+    assert!(l.has_bitmap(), "dense again after the far reference goes");
+    let sparse: PostingsList = (0..4096u64).map(|r| r * 100).collect();
+    assert!(
+        !sparse.has_bitmap(),
+        "one in a hundred: the bitmap would be larger"
+    );
+    l.retain(|r| r < 30);
+    assert!(l.is_inline() && l.len() == 10);
+    assert_eq!(
+        l.iter().collect::<Vec<_>>(),
+        (0..10).map(|r| r * 3).collect::<Vec<_>>()
+    );
+    l.insert(WIDE);
+    assert!(!l.is_narrow() && l.len() == 11);
+    assert!(std::mem::size_of::<PostingsList>() <= 48);
 }
