@@ -323,7 +323,10 @@ impl<'a> OmState<'a> {
         if let Some(r) = reserved.filter(|r| own != Some(r))
             && s.labels.get(r).is_some()
         {
-            return Err(line(format!("{}{suffix} must not have a {r:?} label", name)));
+            return Err(line(format!(
+                "{}{suffix} must not have a {r:?} label",
+                name
+            )));
         }
 
         match &mut self.group {
