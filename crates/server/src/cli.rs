@@ -16,6 +16,7 @@ use clap::{Parser, Subcommand};
 use crate::check::{self, CheckArgs};
 use crate::error::Error;
 use crate::promql::{self, PromqlArgs};
+use crate::test_cmd::{self, TestArgs};
 use crate::tsdb::{self, TsdbArgs};
 
 /// prom: a Prometheus-compatible monitoring server and its tooling.
@@ -36,6 +37,8 @@ pub enum Command {
     Tsdb(TsdbArgs),
     /// PromQL tools: `prom promql format EXPR`.
     Promql(PromqlArgs),
+    /// Run test scripts: `prom test promql FILE...`.
+    Test(TestArgs),
 }
 
 /// Runs a parsed command line and turns its outcome into the process exit status.
@@ -44,6 +47,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Tsdb(args) => tsdb::run(args),
         Command::Promql(args) => promql::run(args),
+        Command::Test(args) => test_cmd::run(args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),
@@ -148,6 +152,27 @@ mod tests {
         };
         assert_eq!(f.expr, "sum(x) by (a)");
         let err = Cli::try_parse_from(["prom", "promql", "format"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn test_promql_needs_files() {
+        let cli = Cli::try_parse_from(["prom", "test", "promql", "a.test", "b.test"]).unwrap();
+        let Command::Test(TestArgs {
+            command: test_cmd::TestCommand::Promql(t),
+        }) = cli.command
+        else {
+            panic!("not test promql");
+        };
+        assert_eq!(
+            t.files,
+            [
+                std::path::Path::new("a.test"),
+                std::path::Path::new("b.test")
+            ]
+        );
+        assert_eq!(t.max_failures, None);
+        let err = Cli::try_parse_from(["prom", "test", "promql"]).unwrap_err();
         assert_eq!(err.exit_code(), 2);
     }
 

@@ -22,6 +22,8 @@
 //! - [`tsdb`]: `prom tsdb ...`, promtool-compatible tools for data directories: backfill
 //!   from OpenMetrics, list, analyze, dump.
 //! - [`promql`]: `prom promql format`, a query in Prometheus's canonical form.
+//! - [`test_cmd`]: `prom test promql`, Prometheus's PromQL test scripts run against the
+//!   engine.
 //! - [`Error`]: what can stop a command before it has a result to report.
 #![deny(missing_docs)]
 
@@ -29,6 +31,7 @@ pub mod check;
 pub mod cli;
 mod error;
 pub mod promql;
+pub mod test_cmd;
 pub mod tsdb;
 
 pub use error::{Error, Result};

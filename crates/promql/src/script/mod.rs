@@ -85,6 +85,7 @@ mod compare;
 mod error;
 mod lit;
 mod reader;
+mod run;
 mod series;
 
 use std::fmt;
@@ -96,6 +97,10 @@ use regex::Regex;
 
 pub use compare::{DEFAULT_EPSILON, almost_equal};
 pub use error::{ScriptError, ScriptErrorKind};
+pub use run::{
+    Evaluator, Failure, Outcome, QueryError, ResultValue, RunOptions, SKIP_NATIVE_HISTOGRAMS,
+    ScriptReport, Skip, run_script, run_script_file,
+};
 pub use series::MAX_SLOTS_PER_LINE;
 
 /// Reads a test script.

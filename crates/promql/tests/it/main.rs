@@ -2,3 +2,4 @@
 
 mod parser;
 mod script;
+mod script_run;
