@@ -118,17 +118,18 @@ impl Appender for DbAppender<'_> {
         self.pending.clear();
         let db = self.db;
         // The series records of series not yet in the WAL go first, in the same write.
-        let mut new_series: Vec<RefSeries> = Vec::new();
-        let mut seen: Vec<u64> = Vec::new();
-        for (s, _, _) in &samples {
-            if !s.is_logged() && !seen.contains(&s.r) {
-                seen.push(s.r);
-                new_series.push(RefSeries {
-                    r: s.r,
-                    labels: s.labels.clone(),
-                });
-            }
-        }
+        // (A first scrape of a large target brings thousands of new series: dedup by sorting,
+        // not by a linear search per sample.)
+        let mut new_series: Vec<RefSeries> = samples
+            .iter()
+            .filter(|(s, _, _)| !s.is_logged())
+            .map(|(s, _, _)| RefSeries {
+                r: s.r,
+                labels: s.labels.clone(),
+            })
+            .collect();
+        new_series.sort_unstable_by_key(|s| s.r);
+        new_series.dedup_by_key(|s| s.r);
         let wal_samples: Vec<RefSample> = samples
             .iter()
             .map(|(s, t, v)| RefSample {
