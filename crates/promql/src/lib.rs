@@ -47,10 +47,12 @@
 #![deny(missing_docs)]
 
 pub mod ast;
+pub mod engine;
 pub mod functions;
 pub mod lexer;
 pub mod parser;
 pub mod printer;
 pub mod script;
 
+pub use engine::{Engine, EngineOptions, EvalError, QueryEngine, QueryResult};
 pub use parser::{ParseError, ParseOptions, parse};

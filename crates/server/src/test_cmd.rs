@@ -44,7 +44,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use prom_model::MemoryStorage;
-use prom_promql::script::{Evaluator, Outcome, QueryError, RunOptions, run_script_file};
+use prom_promql::engine::Value;
+use prom_promql::script::{
+    Evaluator, Outcome, QueryError, ResultValue, RunOptions, run_script_file,
+};
+use prom_promql::{Engine, EngineOptions, QueryResult};
 
 use crate::error::{Error, Result};
 
@@ -87,45 +91,63 @@ pub fn run(args: TestArgs) -> Result<u8> {
     }
 }
 
-/// The query engine `prom test promql` checks.
-///
-/// The one place to plug the engine in: until it is wired here, every query that parses fails
-/// with "engine not available".
+/// The query engine `prom test promql` checks: prom-promql's [`Engine`] with the settings the
+/// test-script format prescribes (FORMAT.md §7: 5m lookback, 10,000 max samples, 100 s
+/// timeout, 1m default subquery step).
 pub fn evaluator() -> Box<dyn Evaluator> {
-    Box::new(EngineUnavailable)
+    let opts = EngineOptions::default()
+        .lookback_delta(5 * 60 * 1000)
+        .max_samples(10_000)
+        .timeout(std::time::Duration::from_secs(100))
+        .default_subquery_step(60 * 1000);
+    Box::new(EngineEvaluator(Engine::new(opts)))
 }
 
-/// Parses queries, then refuses to evaluate them.
-struct EngineUnavailable;
+/// Adapts [`Engine`] to the runner's [`Evaluator`].
+struct EngineEvaluator(Engine);
 
-impl EngineUnavailable {
-    fn refuse(expr: &str) -> std::result::Result<Outcome, QueryError> {
-        match prom_promql::parse(expr) {
-            Err(e) => Err(QueryError::new(e.to_string())),
-            Ok(_) => Err(QueryError::new("engine not available")),
-        }
-    }
+fn outcome(
+    r: prom_promql::engine::Result<QueryResult>,
+) -> std::result::Result<Outcome, QueryError> {
+    let r = r.map_err(|e| QueryError::new(e.to_string()))?;
+    let result = match r.value {
+        Value::Scalar(v, _) => ResultValue::Scalar(v),
+        Value::String(s, _) => ResultValue::String(s),
+        Value::Vector(v) => ResultValue::Vector(v.into_iter().map(|s| (s.labels, s.v)).collect()),
+        Value::Matrix(m) => ResultValue::Matrix(
+            m.into_iter()
+                .map(|s| (s.labels, s.points.into_iter().map(|p| (p.t, p.v)).collect()))
+                .collect(),
+        ),
+    };
+    Ok(Outcome::new(result)
+        .with_warnings(r.warnings)
+        .with_infos(r.infos))
 }
 
-impl Evaluator for EngineUnavailable {
+fn parse(expr: &str) -> std::result::Result<prom_promql::ast::Expr, QueryError> {
+    prom_promql::parse(expr).map_err(|e| QueryError::new(e.to_string()))
+}
+
+impl Evaluator for EngineEvaluator {
     fn instant(
         &mut self,
-        _: &MemoryStorage,
+        storage: &MemoryStorage,
         expr: &str,
-        _: i64,
+        at: i64,
     ) -> std::result::Result<Outcome, QueryError> {
-        Self::refuse(expr)
+        outcome(self.0.instant(storage, &parse(expr)?, at))
     }
 
     fn range(
         &mut self,
-        _: &MemoryStorage,
+        storage: &MemoryStorage,
         expr: &str,
-        _: i64,
-        _: i64,
-        _: i64,
+        start: i64,
+        end: i64,
+        step: i64,
     ) -> std::result::Result<Outcome, QueryError> {
-        Self::refuse(expr)
+        outcome(self.0.range(storage, &parse(expr)?, start, end, step))
     }
 }
 
@@ -236,13 +258,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn placeholder_parses_before_refusing() {
+    fn the_engine_answers_and_parse_errors_come_back_as_query_errors() {
+        use prom_model::{Appendable, labels};
         let storage = MemoryStorage::new();
+        let mut app = storage.appender();
+        app.append(None, &labels!("__name__" => "x", "a" => "1"), 0, 2.0)
+            .unwrap();
+        app.append(None, &labels!("__name__" => "x", "a" => "2"), 0, 3.0)
+            .unwrap();
+        app.commit().unwrap();
+        drop(app);
         let mut e = evaluator();
-        assert_eq!(
-            e.instant(&storage, "sum(x)", 0).unwrap_err().message(),
-            "engine not available"
-        );
+        let out = e.instant(&storage, "sum(x)", 0).unwrap();
+        assert!(matches!(&out.result, ResultValue::Vector(v) if v.len() == 1 && v[0].1 == 5.0));
+        let out = e.range(&storage, "x * 2", 0, 60_000, 30_000).unwrap();
+        let ResultValue::Matrix(m) = &out.result else {
+            panic!("a range query answers a matrix");
+        };
+        assert_eq!(m[0].1, [(0, 4.0), (30_000, 4.0), (60_000, 4.0)]);
         assert_eq!(
             e.range(&storage, "sum(x", 0, 0, 1).unwrap_err().message(),
             "1:6: parse error: unclosed left parenthesis"

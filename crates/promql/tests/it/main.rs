@@ -1,5 +1,6 @@
 //! prom-promql integration tests.
 
+mod engine;
 mod parser;
 mod script;
 mod script_run;

@@ -22,6 +22,7 @@ pub mod blocks;
 pub mod dump;
 mod gofmt;
 pub mod list;
+pub mod query;
 pub mod selector;
 
 /// Arguments of `prom tsdb`.
@@ -43,6 +44,8 @@ pub enum TsdbCommand {
     Analyze(analyze::AnalyzeArgs),
     /// Print the samples of a data directory, one `{labels} value timestamp` line each.
     Dump(dump::DumpArgs),
+    /// Evaluate a PromQL expression against a data directory and print the API's JSON.
+    Query(query::QueryArgs),
 }
 
 /// Why a `prom tsdb` command failed.
@@ -164,6 +167,7 @@ pub fn run(args: TsdbArgs) -> crate::Result<u8> {
         TsdbCommand::List(a) => list::run(a),
         TsdbCommand::Analyze(a) => analyze::run(a),
         TsdbCommand::Dump(a) => dump::run(a),
+        TsdbCommand::Query(a) => query::run(a),
     };
     match outcome {
         Ok(code) => Ok(code),

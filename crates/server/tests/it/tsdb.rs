@@ -647,3 +647,73 @@ fn prom_reads_blocks_written_by_promtool() {
         &lines(&ours.stdout),
     );
 }
+
+#[test]
+fn query_evaluates_promql_over_a_backfilled_directory_and_prints_api_json() {
+    let mut om = String::from("# HELP q A counter.\n# TYPE q counter\n");
+    // Two series, 10 minutes at 15 s: a/1 per step, b/2 per step.
+    for (s, per) in [("a", 1), ("b", 2)] {
+        for k in 0..=40 {
+            let t = 1_700_000_000 + 15 * k;
+            om.push_str(&format!("q_total{{s=\"{s}\"}} {} {t}\n", per * k));
+        }
+    }
+    om.push_str("# EOF\n");
+    let (_tmp, dir) = backfill_with_prom(&om, &[]);
+    let d = path_str(&dir);
+
+    let out = prom(
+        &[
+            "tsdb",
+            "query",
+            d,
+            "sum(rate(q_total[5m]))",
+            "--time",
+            "1700000600",
+        ],
+        b"",
+    );
+    check_ok("prom tsdb query (instant)", &out);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(json["status"], "success");
+    assert_eq!(json["data"]["resultType"], "vector");
+    let v: f64 = json["data"]["result"][0]["value"][1]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // 1/15 + 2/15 per second.
+    assert!((v - 0.2).abs() < 1e-9, "{v}");
+    assert_eq!(json["data"]["result"][0]["value"][0], 1_700_000_600);
+
+    let out = prom(
+        &[
+            "tsdb",
+            "query",
+            d,
+            "q_total{s=\"b\"}",
+            "--start",
+            "2023-11-14T22:13:20Z",
+            "--end",
+            "1700000060",
+            "--step",
+            "30s",
+        ],
+        b"",
+    );
+    check_ok("prom tsdb query (range)", &out);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(json["data"]["resultType"], "matrix");
+    assert_eq!(
+        json["data"]["result"][0]["values"],
+        serde_json::json!([
+            [1_700_000_000, "0"],
+            [1_700_000_030, "4"],
+            [1_700_000_060, "8"]
+        ])
+    );
+
+    let out = prom(&["tsdb", "query", d, "sum(", "--time", "1700000600"], b"");
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("parse error"), "{}", out.stderr);
+}

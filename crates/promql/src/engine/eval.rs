@@ -1,0 +1,809 @@
+//! The evaluator: walks the tree once over the query's time grid.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use prom_model::value::is_stale_nan;
+use prom_model::{Labels, METRIC_NAME, MatchType, Querier, Queryable, SelectHints};
+
+use super::error::{EvalError, Result};
+use super::value::{Point, Sample, Series, Value};
+use super::{EngineOptions, QueryResult};
+use crate::ast::{AtModifier, Duration, Expr, UnaryOp, ValueType, VectorSelector};
+
+/// The evaluation times of an expression: `start`, `start + step`, … up to `end`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Grid {
+    pub start: i64,
+    pub step: i64,
+    pub n: usize,
+}
+
+impl Grid {
+    pub fn new(start: i64, end: i64, step: i64) -> Grid {
+        let n = if step <= 0 {
+            1
+        } else {
+            ((end - start) / step) as usize + 1
+        };
+        Grid {
+            start,
+            step: step.max(1),
+            n,
+        }
+    }
+
+    pub fn t(&self, i: usize) -> i64 {
+        self.start + self.step * i as i64
+    }
+}
+
+/// A series of an intermediate instant-vector result: one point per grid step where present.
+#[derive(Debug, Clone)]
+pub(crate) struct Sv {
+    pub labels: Labels,
+    /// Whether `__name__` goes at the end of the query (delayed name removal).
+    pub drop_name: bool,
+    /// `(step index, value)`, increasing step index.
+    pub pts: Vec<(usize, f64)>,
+}
+
+/// A series of a range argument: raw samples and the grid of window ends.
+#[derive(Debug, Clone)]
+pub(crate) struct RangeSeries {
+    pub labels: Labels,
+    pub drop_name: bool,
+    pub samples: Vec<prom_model::Sample>,
+}
+
+/// A range argument evaluated for a grid: per step, the window `(end - range, end]`.
+#[derive(Debug)]
+pub(crate) struct Windows {
+    pub series: Vec<RangeSeries>,
+    pub range: i64,
+    /// Window end per grid step.
+    pub ends: Vec<i64>,
+    /// The selector, when the argument was a matrix selector (for `absent_over_time`).
+    pub selector: Option<VectorSelector>,
+}
+
+impl Windows {
+    /// Calls `f(step, window)` for each step with a window, sliding over the samples.
+    pub fn for_each(&self, s: &RangeSeries, mut f: impl FnMut(usize, &[prom_model::Sample])) {
+        let (mut lo, mut hi) = (0usize, 0usize);
+        let samples = &s.samples;
+        let monotone = self.ends.windows(2).all(|w| w[0] <= w[1]);
+        for (i, &end) in self.ends.iter().enumerate() {
+            let start = end - self.range;
+            if monotone {
+                while hi < samples.len() && samples[hi].t <= end {
+                    hi += 1;
+                }
+                while lo < hi && samples[lo].t <= start {
+                    lo += 1;
+                }
+            } else {
+                lo = samples.partition_point(|x| x.t <= start);
+                hi = samples.partition_point(|x| x.t <= end);
+            }
+            f(i, &samples[lo..hi.max(lo)]);
+        }
+    }
+}
+
+/// An intermediate value.
+#[derive(Debug)]
+pub(crate) enum Val {
+    Scalar(Vec<f64>),
+    Str(String),
+    Vector(Vec<Sv>),
+}
+
+/// Collects output series keyed by labels.
+#[derive(Debug, Default)]
+pub(crate) struct Out {
+    map: HashMap<(Labels, bool), usize>,
+    pub series: Vec<Sv>,
+}
+
+impl Out {
+    /// The index of the series with these labels, created empty when missing.
+    pub fn index(&mut self, labels: &Labels, drop_name: bool) -> usize {
+        if let Some(&i) = self.map.get(&(labels.clone(), drop_name)) {
+            return i;
+        }
+        self.series.push(Sv {
+            labels: labels.clone(),
+            drop_name,
+            pts: Vec::new(),
+        });
+        self.map
+            .insert((labels.clone(), drop_name), self.series.len() - 1);
+        self.series.len() - 1
+    }
+
+    pub fn push(&mut self, labels: &Labels, drop_name: bool, step: usize, v: f64) {
+        let idx = match self.map.get(&(labels.clone(), drop_name)) {
+            Some(&i) => i,
+            None => {
+                self.series.push(Sv {
+                    labels: labels.clone(),
+                    drop_name,
+                    pts: Vec::new(),
+                });
+                self.map
+                    .insert((labels.clone(), drop_name), self.series.len() - 1);
+                self.series.len() - 1
+            }
+        };
+        self.series[idx].pts.push((step, v));
+    }
+}
+
+/// Transposes series into per-step columns of `(series index, value)`.
+pub(crate) fn columns(series: &[Sv], n: usize) -> Vec<Vec<(usize, f64)>> {
+    let mut cols: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n];
+    for (si, s) in series.iter().enumerate() {
+        for &(i, v) in &s.pts {
+            cols[i].push((si, v));
+        }
+    }
+    cols
+}
+
+/// The labels that name a metric and go with its name: `__name__`, `__type__`, `__unit__`.
+pub(crate) fn is_name_label(name: &str) -> bool {
+    matches!(name, METRIC_NAME | "__type__" | "__unit__")
+}
+
+/// `labels` without `__name__`, `__type__` and `__unit__`.
+pub(crate) fn drop_metric_name(labels: &Labels) -> Labels {
+    if !labels.iter().any(|l| is_name_label(l.name)) {
+        return labels.clone();
+    }
+    labels
+        .iter()
+        .filter(|l| !is_name_label(l.name))
+        .map(|l| (l.name, l.value))
+        .collect()
+}
+
+/// The labels a series ends up with.
+pub(crate) fn effective_labels(s: &Sv) -> Labels {
+    if s.drop_name {
+        drop_metric_name(&s.labels)
+    } else {
+        s.labels.clone()
+    }
+}
+
+/// Labels printed as Prometheus prints them in errors: `{__name__="x", a="b"}`.
+pub(crate) fn go_labels(l: &Labels) -> String {
+    let parts: Vec<String> = l
+        .iter()
+        .map(|l| format!("{}={:?}", l.name, l.value))
+        .collect();
+    format!("{{{}}}", parts.join(", "))
+}
+
+/// Where a node starts, as Prometheus appends it to annotations.
+pub(crate) fn pos(span: crate::ast::Span) -> String {
+    format!(" (1:{})", span.start + 1)
+}
+
+/// Per-query state.
+pub(crate) struct Ctx<'q> {
+    pub querier: Box<dyn Querier + 'q>,
+    pub opts: &'q EngineOptions,
+    pub query_start: i64,
+    pub query_end: i64,
+    pub query_step: i64,
+    deadline: Option<Instant>,
+    pub samples: usize,
+    pub warnings: Vec<String>,
+    pub infos: Vec<String>,
+}
+
+impl Ctx<'_> {
+    pub fn check(&self, site: &'static str) -> Result<()> {
+        if let Some(flag) = &self.opts.cancel
+            && flag.load(Ordering::Relaxed)
+        {
+            return Err(EvalError::Canceled(site));
+        }
+        if let Some(d) = self.deadline
+            && Instant::now() > d
+        {
+            return Err(EvalError::Timeout(site));
+        }
+        Ok(())
+    }
+
+    pub fn add_samples(&mut self, n: usize) -> Result<()> {
+        self.samples += n;
+        if self.samples > self.opts.max_samples {
+            return Err(EvalError::TooManySamples("query execution"));
+        }
+        Ok(())
+    }
+
+    pub fn info(&mut self, msg: String, span: crate::ast::Span) {
+        let msg = format!("PromQL info: {msg}{}", pos(span));
+        if !self.infos.contains(&msg) {
+            self.infos.push(msg);
+        }
+    }
+
+    pub fn warn(&mut self, msg: String, span: crate::ast::Span) {
+        let msg = format!("PromQL warning: {msg}{}", pos(span));
+        if !self.warnings.contains(&msg) {
+            self.warnings.push(msg);
+        }
+    }
+
+    /// Resolves a duration in milliseconds.
+    pub fn duration(&self, d: &Duration) -> Result<i64> {
+        match d {
+            Duration::Millis(ms) => Ok(*ms),
+            Duration::Expr(e) => {
+                let step = self.query_step as f64 / 1000.0;
+                let range = (self.query_end - self.query_start) as f64 / 1000.0;
+                let secs = e.eval_seconds(Some(step), Some(range)).ok_or_else(|| {
+                    EvalError::InvalidQuery("cannot evaluate duration expression".into())
+                })?;
+                if !secs.is_finite() {
+                    return Err(EvalError::InvalidQuery(format!(
+                        "duration expression evaluated to a non-finite value: {secs}"
+                    )));
+                }
+                Ok((secs * 1000.0).round() as i64)
+            }
+        }
+    }
+
+    pub fn at(&self, at: Option<AtModifier>) -> Option<i64> {
+        at.map(|a| match a {
+            AtModifier::Timestamp(t) => t,
+            AtModifier::Start => self.query_start,
+            AtModifier::End => self.query_end,
+        })
+    }
+
+    /// Loads the series a selector selects, samples in `(lo, hi]`.
+    pub fn load(
+        &mut self,
+        vs: &VectorSelector,
+        lo: i64,
+        hi: i64,
+        range: i64,
+        step: i64,
+        drop_stale: bool,
+    ) -> Result<Vec<(Labels, Vec<prom_model::Sample>)>> {
+        self.check("series selection")?;
+        let hints = SelectHints {
+            start: lo.saturating_add(1),
+            end: hi,
+            step,
+            range,
+            ..SelectHints::default()
+        };
+        let mut out = Vec::new();
+        {
+            let mut set = self.querier.select(false, Some(&hints), &vs.matchers);
+            while let Some(mut series) = set.next() {
+                if out.len() % 1024 == 1023 {
+                    self.check("series selection")?;
+                }
+                let mut samples = Vec::new();
+                let it = &mut series.samples;
+                if it.seek(lo.saturating_add(1)) {
+                    loop {
+                        let s = it.at();
+                        if s.t > hi {
+                            break;
+                        }
+                        if !(drop_stale && is_stale_nan(s.v)) {
+                            samples.push(s);
+                        }
+                        if !it.next() {
+                            break;
+                        }
+                    }
+                }
+                if let Some(e) = it.err() {
+                    return Err(EvalError::InvalidQuery(e.to_string()));
+                }
+                out.push((series.labels, samples));
+            }
+            if let Some(e) = set.err() {
+                return Err(EvalError::InvalidQuery(e.to_string()));
+            }
+            for w in set.warnings() {
+                let w = w.clone();
+                if !self.warnings.contains(&w) {
+                    self.warnings.push(w);
+                }
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+}
+
+/// The time range of samples a query needs: (min exclusive, max inclusive).
+fn bounds(expr: &Expr, lo: i64, hi: i64, ctx: &BoundsCtx, acc: &mut (i64, i64)) {
+    match expr {
+        Expr::VectorSelector(vs) => {
+            let (l, h) = ctx.shift(vs.at, vs.offset.as_ref(), lo, hi);
+            let extra = if vs.extension.is_some() {
+                ctx.lookback
+            } else {
+                0
+            };
+            acc.0 = acc.0.min(l - ctx.lookback);
+            acc.1 = acc.1.max(h + extra);
+        }
+        Expr::MatrixSelector(ms) => {
+            let (l, h) = ctx.shift(ms.selector.at, ms.selector.offset.as_ref(), lo, hi);
+            let r = ctx.dur(&ms.range);
+            // Anchored and smoothed ranges look one lookback beyond the window.
+            let extra = if ms.selector.extension.is_some() {
+                ctx.lookback
+            } else {
+                0
+            };
+            acc.0 = acc.0.min(l - r - extra);
+            acc.1 = acc.1.max(h + extra);
+        }
+        Expr::Subquery(sq) => {
+            let (l, h) = ctx.shift(sq.at, sq.offset.as_ref(), lo, hi);
+            let r = ctx.dur(&sq.range);
+            bounds(&sq.expr, l - r, h, ctx, acc);
+        }
+        _ => {
+            for c in expr.children() {
+                bounds(c, lo, hi, ctx, acc);
+            }
+        }
+    }
+}
+
+struct BoundsCtx {
+    start: i64,
+    end: i64,
+    step: i64,
+    lookback: i64,
+}
+
+impl BoundsCtx {
+    fn dur(&self, d: &Duration) -> i64 {
+        match d {
+            Duration::Millis(ms) => *ms,
+            Duration::Expr(e) => e
+                .eval_seconds(
+                    Some(self.step as f64 / 1000.0),
+                    Some((self.end - self.start) as f64 / 1000.0),
+                )
+                .filter(|s| s.is_finite())
+                .map(|s| (s * 1000.0) as i64)
+                .unwrap_or(0),
+        }
+    }
+
+    fn shift(
+        &self,
+        at: Option<AtModifier>,
+        offset: Option<&Duration>,
+        lo: i64,
+        hi: i64,
+    ) -> (i64, i64) {
+        let off = offset.map(|d| self.dur(d)).unwrap_or(0);
+        let (l, h) = match at {
+            Some(AtModifier::Timestamp(t)) => (t, t),
+            Some(AtModifier::Start) => (self.start, self.start),
+            Some(AtModifier::End) => (self.end, self.end),
+            None => (lo, hi),
+        };
+        (l - off, h - off)
+    }
+}
+
+pub(crate) fn unwrap_parens(mut e: &Expr) -> &Expr {
+    while let Expr::Paren(p) = e {
+        e = &p.expr;
+    }
+    e
+}
+
+pub(crate) fn run(
+    opts: &EngineOptions,
+    storage: &dyn Queryable,
+    expr: &Expr,
+    start: i64,
+    end: i64,
+    step: i64,
+    instant: bool,
+) -> Result<QueryResult> {
+    let began = Instant::now();
+    let ty = expr.value_type();
+    if !instant && !matches!(ty, ValueType::Scalar | ValueType::Vector) {
+        return Err(EvalError::InvalidQuery(format!(
+            "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
+            ty.documented()
+        )));
+    }
+    let bctx = BoundsCtx {
+        start,
+        end,
+        step,
+        lookback: opts.lookback_delta,
+    };
+    let mut acc = (i64::MAX, i64::MIN);
+    bounds(expr, start, end, &bctx, &mut acc);
+    let (mint, maxt) = if acc.0 > acc.1 {
+        (start, end)
+    } else {
+        (acc.0.saturating_add(1), acc.1)
+    };
+    let querier = storage.querier(mint, maxt)?;
+    let mut ctx = Ctx {
+        querier,
+        opts,
+        query_start: start,
+        query_end: end,
+        query_step: step,
+        deadline: opts.timeout.map(|d| began + d),
+        samples: 0,
+        warnings: Vec::new(),
+        infos: Vec::new(),
+    };
+    if !instant && (end - start) / step >= opts.max_samples as i64 {
+        return Err(EvalError::TooManySamples("query preparation"));
+    }
+    let grid = Grid::new(start, end, step);
+    let value = if ty == ValueType::Matrix {
+        // Only instant queries get here.
+        let w = eval_windows(&mut ctx, expr, grid)?;
+        let mut out = Vec::new();
+        for s in &w.series {
+            let mut points = Vec::new();
+            w.for_each(s, |_, win| {
+                points.extend(win.iter().map(|x| Point { t: x.t, v: x.v }));
+            });
+            if !points.is_empty() {
+                let labels = if s.drop_name {
+                    drop_metric_name(&s.labels)
+                } else {
+                    s.labels.clone()
+                };
+                out.push(Series { labels, points });
+            }
+        }
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        check_unique(out.iter().map(|s| &s.labels))?;
+        Value::Matrix(out)
+    } else {
+        match eval(&mut ctx, expr, grid)? {
+            Val::Str(s) => Value::String(s, start),
+            Val::Scalar(v) => {
+                if instant {
+                    Value::Scalar(v[0], start)
+                } else {
+                    Value::Matrix(vec![Series {
+                        labels: Labels::new(),
+                        points: v
+                            .iter()
+                            .enumerate()
+                            .map(|(i, &v)| Point { t: grid.t(i), v })
+                            .collect(),
+                    }])
+                }
+            }
+            Val::Vector(series) => {
+                if instant {
+                    let samples: Vec<Sample> = series
+                        .iter()
+                        .filter_map(|s| {
+                            s.pts.first().map(|&(_, v)| Sample {
+                                labels: effective_labels(s),
+                                t: start,
+                                v,
+                            })
+                        })
+                        .collect();
+                    check_unique(samples.iter().map(|s| &s.labels))?;
+                    Value::Vector(samples)
+                } else {
+                    Value::Matrix(merge_range(series, grid)?)
+                }
+            }
+        }
+    };
+    Ok(QueryResult {
+        value,
+        warnings: ctx.warnings,
+        infos: ctx.infos,
+    })
+}
+
+fn check_unique<'a>(labels: impl Iterator<Item = &'a Labels>) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for l in labels {
+        if !seen.insert(l) {
+            return Err(EvalError::DuplicateLabelset);
+        }
+    }
+    Ok(())
+}
+
+fn merge_range(series: Vec<Sv>, grid: Grid) -> Result<Vec<Series>> {
+    let mut by: HashMap<Labels, Vec<(usize, f64)>> = HashMap::new();
+    for s in series {
+        if s.pts.is_empty() {
+            continue;
+        }
+        let l = effective_labels(&s);
+        match by.get_mut(&l) {
+            Some(pts) => {
+                pts.extend(s.pts);
+                pts.sort_by_key(|p| p.0);
+                if pts.windows(2).any(|w| w[0].0 == w[1].0) {
+                    return Err(EvalError::DuplicateLabelset);
+                }
+            }
+            None => {
+                by.insert(l, s.pts);
+            }
+        }
+    }
+    let mut out: Vec<Series> = by
+        .into_iter()
+        .map(|(labels, pts)| Series {
+            labels,
+            points: pts
+                .into_iter()
+                .map(|(i, v)| Point { t: grid.t(i), v })
+                .collect(),
+        })
+        .collect();
+    out.sort_by(|a, b| a.labels.cmp(&b.labels));
+    Ok(out)
+}
+
+/// Evaluates an expression of scalar, string or instant-vector type over `grid`.
+pub(crate) fn eval(ctx: &mut Ctx<'_>, expr: &Expr, grid: Grid) -> Result<Val> {
+    ctx.check("expression evaluation")?;
+    match expr {
+        Expr::Number(n) => Ok(Val::Scalar(vec![n.value; grid.n])),
+        Expr::String(s) => Ok(Val::Str(s.value.clone())),
+        Expr::Paren(p) => eval(ctx, &p.expr, grid),
+        Expr::Unary(u) => {
+            let v = eval(ctx, &u.expr, grid)?;
+            Ok(match (u.op, v) {
+                (UnaryOp::Pos, v) => v,
+                (UnaryOp::Neg, Val::Scalar(s)) => Val::Scalar(s.into_iter().map(|x| -x).collect()),
+                (UnaryOp::Neg, Val::Vector(mut vs)) => {
+                    for s in &mut vs {
+                        s.drop_name = true;
+                        for p in &mut s.pts {
+                            p.1 = -p.1;
+                        }
+                    }
+                    Val::Vector(vs)
+                }
+                (UnaryOp::Neg, v) => v,
+            })
+        }
+        Expr::VectorSelector(vs) => Ok(Val::Vector(eval_selector(ctx, vs, grid, false)?)),
+        Expr::MatrixSelector(_) | Expr::Subquery(_) => Err(EvalError::InvalidQuery(
+            "range vector cannot be evaluated as an instant vector".into(),
+        )),
+        Expr::Binary(b) => super::binary::eval_binary(ctx, b, grid),
+        Expr::Aggregate(a) => super::aggregate::eval_aggregate(ctx, a, grid),
+        Expr::Call(c) => super::functions::eval_call(ctx, c, grid),
+    }
+}
+
+pub(crate) fn eval_vector(ctx: &mut Ctx<'_>, expr: &Expr, grid: Grid) -> Result<Vec<Sv>> {
+    match eval(ctx, expr, grid)? {
+        Val::Vector(v) => Ok(v),
+        _ => Err(EvalError::InvalidQuery("expected an instant vector".into())),
+    }
+}
+
+pub(crate) fn eval_scalar(ctx: &mut Ctx<'_>, expr: &Expr, grid: Grid) -> Result<Vec<f64>> {
+    match eval(ctx, expr, grid)? {
+        Val::Scalar(v) => Ok(v),
+        _ => Err(EvalError::InvalidQuery("expected a scalar".into())),
+    }
+}
+
+pub(crate) fn eval_string(ctx: &mut Ctx<'_>, expr: &Expr, grid: Grid) -> Result<String> {
+    match eval(ctx, expr, grid)? {
+        Val::Str(s) => Ok(s),
+        _ => Err(EvalError::InvalidQuery("expected a string".into())),
+    }
+}
+
+/// The time each grid step evaluates a selector at, after `@` and `offset`.
+fn eval_times(
+    ctx: &Ctx<'_>,
+    at: Option<AtModifier>,
+    offset: Option<&Duration>,
+    grid: Grid,
+) -> Result<Vec<i64>> {
+    let off = match offset {
+        Some(d) => ctx.duration(d)?,
+        None => 0,
+    };
+    let at = ctx.at(at);
+    Ok((0..grid.n).map(|i| at.unwrap_or(grid.t(i)) - off).collect())
+}
+
+/// An instant vector selector; with `timestamps`, values are the samples' timestamps in seconds.
+pub(crate) fn eval_selector(
+    ctx: &mut Ctx<'_>,
+    vs: &VectorSelector,
+    grid: Grid,
+    timestamps: bool,
+) -> Result<Vec<Sv>> {
+    let times = eval_times(ctx, vs.at, vs.offset.as_ref(), grid)?;
+    let lookback = ctx.opts.lookback_delta;
+    let lo = times.iter().copied().min().unwrap_or(0) - lookback;
+    let smoothed = vs.extension == Some(crate::ast::RangeExtension::Smoothed);
+    let hi = times.iter().copied().max().unwrap_or(0) + if smoothed { lookback } else { 0 };
+    let loaded = ctx.load(vs, lo, hi, 0, grid.step, false)?;
+    let mut out = Vec::with_capacity(loaded.len());
+    let mut points = 0usize;
+    for (labels, samples) in loaded {
+        let mut pts = Vec::new();
+        let mut j = 0usize;
+        for (i, &et) in times.iter().enumerate() {
+            if j > 0 && samples[j - 1].t > et {
+                j = samples.partition_point(|s| s.t <= et);
+            }
+            while j < samples.len() && samples[j].t <= et {
+                j += 1;
+            }
+            if j == 0 {
+                continue;
+            }
+            let s = samples[j - 1];
+            if s.t > et - lookback && !is_stale_nan(s.v) {
+                let mut v = if timestamps { s.t as f64 / 1000.0 } else { s.v };
+                if smoothed
+                    && !timestamps
+                    && s.t < et
+                    && let Some(&r) = samples.get(j)
+                    && r.t <= et + lookback
+                    && !is_stale_nan(r.v)
+                {
+                    v = super::functions::interpolate(s, r, et, false);
+                }
+                pts.push((i, v));
+            }
+        }
+        points += pts.len();
+        if !pts.is_empty() {
+            out.push(Sv {
+                labels,
+                drop_name: false,
+                pts,
+            });
+        }
+    }
+    ctx.add_samples(points)?;
+    Ok(out)
+}
+
+/// Evaluates a range-vector expression (matrix selector or subquery) for `grid`.
+pub(crate) fn eval_windows(ctx: &mut Ctx<'_>, expr: &Expr, grid: Grid) -> Result<Windows> {
+    match unwrap_parens(expr) {
+        Expr::MatrixSelector(ms) => {
+            let vs = &ms.selector;
+            let range = ctx.duration(&ms.range)?;
+            let ends = eval_times(ctx, vs.at, vs.offset.as_ref(), grid)?;
+            let lo = ends.iter().copied().min().unwrap_or(0) - range;
+            let hi = ends.iter().copied().max().unwrap_or(0);
+            let loaded = ctx.load(vs, lo, hi, range, grid.step, true)?;
+            let w = Windows {
+                series: loaded
+                    .into_iter()
+                    .map(|(labels, samples)| RangeSeries {
+                        labels,
+                        drop_name: false,
+                        samples,
+                    })
+                    .collect(),
+                range,
+                ends,
+                selector: Some(vs.clone()),
+            };
+            // As in Prometheus, what counts is the samples of one step's windows, held together.
+            let mut per_step = vec![0usize; w.ends.len()];
+            for s in &w.series {
+                w.for_each(s, |i, win| per_step[i] += win.len());
+            }
+            let peak = per_step.into_iter().max().unwrap_or(0);
+            if ctx.samples + peak > ctx.opts.max_samples {
+                return Err(EvalError::TooManySamples("query execution"));
+            }
+            Ok(w)
+        }
+        Expr::Subquery(sq) => {
+            let range = ctx.duration(&sq.range)?;
+            let step = match &sq.step {
+                Some(d) => ctx.duration(d)?,
+                None => ctx.opts.default_subquery_step,
+            };
+            if step <= 0 {
+                return Err(EvalError::InvalidQuery(
+                    "zero or negative subquery step is not accepted".into(),
+                ));
+            }
+            let ends = eval_times(ctx, sq.at, sq.offset.as_ref(), grid)?;
+            let lo = ends.iter().copied().min().unwrap_or(0) - range;
+            let hi = ends.iter().copied().max().unwrap_or(0);
+            // Absolute alignment: the first multiple of the step after `lo`.
+            let mut first = lo.div_euclid(step) * step;
+            if first <= lo {
+                first += step;
+            }
+            if (hi - first) / step >= ctx.opts.max_samples as i64 {
+                return Err(EvalError::TooManySamples("subquery evaluation"));
+            }
+            let inner = Grid::new(first, hi, step);
+            let series = if first > hi {
+                Vec::new()
+            } else {
+                match eval(ctx, &sq.expr, inner)? {
+                    Val::Vector(v) => v
+                        .into_iter()
+                        .map(|s| RangeSeries {
+                            labels: s.labels,
+                            drop_name: s.drop_name,
+                            samples: s
+                                .pts
+                                .into_iter()
+                                .map(|(i, v)| prom_model::Sample::new(inner.t(i), v))
+                                .collect(),
+                        })
+                        .collect(),
+                    Val::Scalar(v) => vec![RangeSeries {
+                        labels: Labels::new(),
+                        drop_name: false,
+                        samples: v
+                            .into_iter()
+                            .enumerate()
+                            .map(|(i, v)| prom_model::Sample::new(inner.t(i), v))
+                            .collect(),
+                    }],
+                    Val::Str(_) => Vec::new(),
+                }
+            };
+            Ok(Windows {
+                series,
+                range,
+                ends,
+                selector: None,
+            })
+        }
+        _ => Err(EvalError::InvalidQuery("expected a range vector".into())),
+    }
+}
+
+/// The equality matchers of a selector, as labels (for `absent`).
+pub(crate) fn absent_labels(vs: &VectorSelector) -> Labels {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for m in &vs.matchers {
+        *seen.entry(m.name()).or_default() += 1;
+    }
+    let pairs: Vec<(&str, &str)> = vs
+        .matchers
+        .iter()
+        .filter(|m| m.kind() == MatchType::Equal && m.name() != METRIC_NAME && seen[m.name()] == 1)
+        .map(|m| (m.name(), m.value()))
+        .collect();
+    Labels::from_pairs(&pairs)
+}
