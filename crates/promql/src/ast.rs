@@ -382,6 +382,20 @@ pub enum BinaryOp {
 }
 
 impl BinaryOp {
+    /// `a op b` for an arithmetic operator (`+ - * / % ^ atan2`); `None` for the others.
+    pub fn arith(self, a: f64, b: f64) -> Option<f64> {
+        Some(match self {
+            BinaryOp::Add => a + b,
+            BinaryOp::Sub => a - b,
+            BinaryOp::Mul => a * b,
+            BinaryOp::Div => a / b,
+            BinaryOp::Mod => a % b,
+            BinaryOp::Pow => a.powf(b),
+            BinaryOp::Atan2 => a.atan2(b),
+            _ => return None,
+        })
+    }
+
     /// The operator as written.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -869,13 +883,9 @@ impl DurationExpr {
                     rhs.eval_seconds(step, range)?,
                 );
                 match op {
-                    BinaryOp::Add => a + b,
-                    BinaryOp::Sub => a - b,
-                    BinaryOp::Mul => a * b,
-                    BinaryOp::Div => a / b,
-                    BinaryOp::Mod => a % b,
-                    BinaryOp::Pow => a.powf(b),
-                    _ => return None,
+                    // Not a duration operator.
+                    BinaryOp::Atan2 => return None,
+                    _ => op.arith(a, b)?,
                 }
             }
         })

@@ -10,16 +10,7 @@ use crate::ast::{BinaryExpr, BinaryOp, Cardinality, VectorMatching};
 
 /// `a op b` for an arithmetic operator.
 pub(crate) fn arith(op: BinaryOp, a: f64, b: f64) -> f64 {
-    match op {
-        BinaryOp::Add => a + b,
-        BinaryOp::Sub => a - b,
-        BinaryOp::Mul => a * b,
-        BinaryOp::Div => a / b,
-        BinaryOp::Mod => a % b,
-        BinaryOp::Pow => a.powf(b),
-        BinaryOp::Atan2 => a.atan2(b),
-        _ => f64::NAN,
-    }
+    op.arith(a, b).unwrap_or(f64::NAN)
 }
 
 /// `a op b` for a comparison operator.

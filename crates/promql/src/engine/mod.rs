@@ -47,7 +47,7 @@ use prom_model::{Queryable, Timestamp};
 use crate::ast::Expr;
 
 pub use error::{EvalError, Result};
-pub use value::{Point, Sample, Series, Value};
+pub use value::{Point, Sample, Series, Value, format_float};
 
 /// Engine settings. Defaults: 5 minute lookback, 50 million samples, no timeout, 1 minute
 /// default subquery step.

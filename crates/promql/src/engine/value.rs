@@ -58,9 +58,10 @@ impl Value {
     }
 }
 
-/// Formats a float the way Prometheus prints sample values (`+Inf`, `-Inf`, `NaN`, shortest
-/// decimal otherwise).
-pub(crate) fn format_float(v: f64) -> String {
+/// Formats a float the way Prometheus prints sample values, in its API's JSON too (`+Inf`,
+/// `-Inf`, `NaN`; otherwise the shortest decimal that reads back exactly, without an
+/// exponent, as Go's `FormatFloat(v, 'f', -1, 64)`).
+pub fn format_float(v: f64) -> String {
     if v.is_nan() {
         "NaN".to_owned()
     } else if v == f64::INFINITY {

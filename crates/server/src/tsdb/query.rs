@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use clap::Args;
 use prom_model::{Labels, Querier, Queryable};
 use prom_promql::ast::Expr;
-use prom_promql::engine::Value;
+use prom_promql::engine::{Value, format_float as format_value};
 use prom_promql::{Engine, EngineOptions, QueryResult};
 use serde_json::{Map, Value as Json, json};
 
@@ -152,22 +152,6 @@ fn ts(t: i64) -> Json {
     }
 }
 
-/// A sample value as the API writes it: a string, Go's `FormatFloat(v, 'f', -1, 64)`, with
-/// `NaN`, `+Inf` and `-Inf`.
-pub fn format_value(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".to_owned()
-    } else if v == f64::INFINITY {
-        "+Inf".to_owned()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".to_owned()
-    } else {
-        // Rust's Display is the shortest round-tripping decimal without an exponent, as Go's
-        // 'f' with precision -1.
-        format!("{v}")
-    }
-}
-
 fn metric(labels: &Labels) -> Json {
     let mut m = Map::new();
     for l in labels.iter() {
@@ -240,7 +224,7 @@ mod tests {
     }
 
     #[test]
-    fn values_are_formatted_as_prometheus_formats_them() {
+    fn values_are_formatted_as_the_api_formats_them() {
         assert_eq!(format_value(1.0), "1");
         assert_eq!(format_value(0.1), "0.1");
         assert_eq!(format_value(1e21), "1000000000000000000000");
