@@ -451,19 +451,25 @@ fn label_replace(ctx: &mut Ctx<'_>, c: &Call, grid: Grid) -> Result<Val> {
         if let Some(caps) = re.captures(value) {
             let mut res = String::new();
             caps.expand(&repl, &mut res);
-            let mut b = s.labels.to_builder();
-            if res.is_empty() {
-                b.del(&dst);
-            } else {
-                b.set(&dst, &res);
-            }
-            s.labels = b.build();
-            if dst == METRIC_NAME {
-                s.drop_name = false;
-            }
+            set_label(s, &dst, &res);
         }
     }
     Ok(Val::Vector(v))
+}
+
+/// Sets (or, for an empty value, removes) label `dst` as label_replace and label_join do; a
+/// series that gets its `__name__` written keeps it.
+fn set_label(s: &mut Sv, dst: &str, value: &str) {
+    let mut b = s.labels.to_builder();
+    if value.is_empty() {
+        b.del(dst);
+    } else {
+        b.set(dst, value);
+    }
+    s.labels = b.build();
+    if dst == METRIC_NAME {
+        s.drop_name = false;
+    }
 }
 
 fn label_join(ctx: &mut Ctx<'_>, c: &Call, grid: Grid) -> Result<Val> {
@@ -487,17 +493,7 @@ fn label_join(ctx: &mut Ctx<'_>, c: &Call, grid: Grid) -> Result<Val> {
     let mut v = eval_vector(ctx, &c.args[0], grid)?;
     for s in &mut v {
         let joined: Vec<&str> = srcs.iter().map(|n| s.labels.get(n).unwrap_or("")).collect();
-        let res = joined.join(&sep);
-        let mut b = s.labels.to_builder();
-        if res.is_empty() {
-            b.del(&dst);
-        } else {
-            b.set(&dst, &res);
-        }
-        s.labels = b.build();
-        if dst == METRIC_NAME {
-            s.drop_name = false;
-        }
+        set_label(s, &dst, &joined.join(&sep));
     }
     Ok(Val::Vector(v))
 }
