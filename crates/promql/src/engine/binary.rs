@@ -304,13 +304,10 @@ fn vector_vector(
                     let (labels, dn) = match (j, k) {
                         (Some(j), Some(k)) => (
                             result_labels(&many[j].labels, &one[k].labels, m),
-                            if drop_name_always {
-                                true
-                            } else if swapped {
-                                one[k].drop_name
-                            } else {
-                                many[j].drop_name
-                            },
+                            // A filtering comparison returns the matched series of the
+                            // many side (the right operand under group_right), name and
+                            // all: its drop mark goes with it.
+                            drop_name_always || many[j].drop_name,
                         ),
                         (Some(j), None) => (
                             result_labels(&many[j].labels, &empty, m),

@@ -537,6 +537,26 @@ fn check_unique<'a>(labels: impl Iterator<Item = &'a Labels>) -> Result<()> {
     Ok(())
 }
 
+/// Fails when two series with the same full label set (`__name__` included) have a value at
+/// the same step, as Prometheus checks the output of `label_replace` and `label_join`.
+pub(crate) fn check_unique_per_step(series: &[Sv]) -> Result<()> {
+    let mut by: HashMap<&Labels, Vec<usize>> = HashMap::new();
+    for (i, s) in series.iter().enumerate() {
+        by.entry(&s.labels).or_default().push(i);
+    }
+    for group in by.values().filter(|g| g.len() > 1) {
+        let mut steps: Vec<usize> = group
+            .iter()
+            .flat_map(|&i| series[i].pts.iter().map(|p| p.0))
+            .collect();
+        steps.sort_unstable();
+        if steps.windows(2).any(|w| w[0] == w[1]) {
+            return Err(EvalError::DuplicateLabelset);
+        }
+    }
+    Ok(())
+}
+
 fn merge_range(series: Vec<Sv>, grid: Grid) -> Result<Vec<Series>> {
     let mut by: HashMap<Labels, Vec<(usize, f64)>> = HashMap::new();
     for s in series {

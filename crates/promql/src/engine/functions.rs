@@ -7,8 +7,8 @@ use prom_model::{Labels, METRIC_NAME, Sample as RawSample};
 use super::aggregate::Kahan;
 use super::error::{EvalError, Result};
 use super::eval::{
-    Ctx, Grid, Out, Sv, Val, Windows, absent_labels, eval, eval_scalar, eval_selector, eval_string,
-    eval_vector, eval_windows, unwrap_parens,
+    Ctx, Grid, Out, Sv, Val, Windows, absent_labels, check_unique_per_step, eval, eval_scalar,
+    eval_selector, eval_string, eval_vector, eval_windows, unwrap_parens,
 };
 use super::value::format_float;
 use crate::ast::VectorSelector;
@@ -454,6 +454,7 @@ fn label_replace(ctx: &mut Ctx<'_>, c: &Call, grid: Grid) -> Result<Val> {
             set_label(s, &dst, &res);
         }
     }
+    check_unique_per_step(&v)?;
     Ok(Val::Vector(v))
 }
 
@@ -495,6 +496,7 @@ fn label_join(ctx: &mut Ctx<'_>, c: &Call, grid: Grid) -> Result<Val> {
         let joined: Vec<&str> = srcs.iter().map(|n| s.labels.get(n).unwrap_or("")).collect();
         set_label(s, &dst, &joined.join(&sep));
     }
+    check_unique_per_step(&v)?;
     Ok(Val::Vector(v))
 }
 

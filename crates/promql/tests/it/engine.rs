@@ -761,3 +761,39 @@ fn histogram_quantiles_adds_a_label_per_quantile() {
         &[(r#"{q="0.5"}"#, 1.0), (r#"{q="0.75"}"#, 1.5)],
     );
 }
+
+/// Found by the differential test against Prometheus: duplicates made by `label_replace` are
+/// an error wherever the call sits, not only at the top of the query.
+#[test]
+fn label_replace_duplicates_fail_even_when_nested() {
+    let st = storage(&[("m{i=\"1\"}", &[(0, 1.0)]), ("m{i=\"2\"}", &[(0, 2.0)])]);
+    let expr = parse(r#"sum(label_replace(m, "i", "", "i", ".*"))"#).unwrap();
+    assert!(matches!(
+        Engine::default().instant(&st, &expr, 0),
+        Err(EvalError::DuplicateLabelset)
+    ));
+    // Without the collision it answers.
+    assert_eq!(
+        instant(&st, r#"sum(label_replace(m, "j", "$1", "i", "(.*)"))"#, 0),
+        [("{}".to_string(), 3.0)]
+    );
+}
+
+/// Found by the differential test against Prometheus: a filtering comparison under
+/// `group_right` returns the right operand's series with their metric name, whatever the
+/// left operand went through.
+#[test]
+fn filtering_group_right_keeps_the_many_sides_name() {
+    let st = storage(&[
+        ("up{job=\"a\"}", &[(0, 1.0)]),
+        ("req{job=\"a\",code=\"200\"}", &[(0, 5.0)]),
+        ("req{job=\"a\",code=\"500\"}", &[(0, 7.0)]),
+    ]);
+    assert_eq!(
+        instant(&st, "abs(up) < ignoring (code) group_right req", 0),
+        [
+            ("req{code=\"200\", job=\"a\"}".to_string(), 1.0),
+            ("req{code=\"500\", job=\"a\"}".to_string(), 1.0)
+        ]
+    );
+}

@@ -4,5 +4,6 @@
 mod check_metrics;
 mod conformance;
 mod interop;
+mod promql_diff;
 mod support;
 mod tsdb;
