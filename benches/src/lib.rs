@@ -1,7 +1,10 @@
-//! Shared helpers for the benchmarks: synthetic payload generators.
+//! Shared helpers for the benchmarks: synthetic payload generators, and peer servers to query
+//! ([`peers`]).
 //!
 //! The generators are deterministic (a fixed-seed splitmix64), so every run and every machine
 //! benchmarks the same bytes.
+
+pub mod peers;
 
 use std::fmt::Write as _;
 
