@@ -119,6 +119,13 @@ impl<'a> DbQuerier<'a> {
     }
 }
 
+impl DbQuerier<'_> {
+    /// The blocks' part of this querier.
+    fn blocks_querier(&self) -> BlocksQuerier<'_> {
+        BlocksQuerier::new(self.blocks.iter().map(|b| &**b), self.mint, self.maxt)
+    }
+}
+
 impl Querier for DbQuerier<'_> {
     fn select(
         &self,
@@ -137,9 +144,7 @@ impl Querier for DbQuerier<'_> {
 
     fn label_names(&self, matchers: &[Matcher]) -> prom_model::Result<Vec<String>> {
         let mut all = self.head.label_names(matchers)?;
-        for b in &self.blocks {
-            all.extend(b.querier(self.mint, self.maxt).label_names(matchers)?);
-        }
+        all.extend(self.blocks_querier().label_names(matchers)?);
         all.sort();
         all.dedup();
         Ok(all)
@@ -147,12 +152,7 @@ impl Querier for DbQuerier<'_> {
 
     fn label_values(&self, name: &str, matchers: &[Matcher]) -> prom_model::Result<Vec<String>> {
         let mut all = self.head.label_values(name, matchers)?;
-        for b in &self.blocks {
-            all.extend(
-                b.querier(self.mint, self.maxt)
-                    .label_values(name, matchers)?,
-            );
-        }
+        all.extend(self.blocks_querier().label_values(name, matchers)?);
         all.sort();
         all.dedup();
         Ok(all)

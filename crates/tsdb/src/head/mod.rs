@@ -229,11 +229,15 @@ impl Head {
         self.set_min_valid_time(mint);
         let mut chunks = 0;
         let mut dead = Vec::new();
+        // The head's new minimum, from what each series keeps (one pass over the series).
+        let mut min = i64::MAX;
         for s in self.all_series() {
             let mut d = s.lock();
             chunks += d.truncate_before(mint);
-            if d.is_empty() && d.last_time().is_none_or(|t| t < mint) {
-                dead.push(s.clone());
+            match d.min_time() {
+                Some(t) => min = min.min(t),
+                None if d.last_time().is_none_or(|t| t < mint) => dead.push(s.clone()),
+                None => {}
             }
         }
         let mut removed = 0;
@@ -266,13 +270,6 @@ impl Head {
                 ivs.retain(|iv| iv.max_time >= mint);
                 !ivs.is_empty() && self.get(*r).is_some()
             });
-        }
-        // Recompute the minimum from what is left.
-        let mut min = i64::MAX;
-        for s in self.all_series() {
-            if let Some(t) = s.lock().min_time() {
-                min = min.min(t);
-            }
         }
         self.min_time.store(min.max(mint), Ordering::Release);
         if min == i64::MAX {
