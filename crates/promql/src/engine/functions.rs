@@ -11,8 +11,8 @@ use super::eval::{
     eval_selector, eval_string, eval_vector, eval_windows, unwrap_parens,
 };
 use super::value::format_float;
-use crate::ast::VectorSelector;
 use crate::ast::{Call, Expr, RangeExtension, ValueType};
+use crate::ast::{Span, VectorSelector};
 
 /// The `q`-quantile of `vals` (sorted in place), interpolating between ranks as Prometheus does.
 pub(crate) fn quantile(q: f64, vals: &mut [f64]) -> f64 {
@@ -645,19 +645,32 @@ fn histogram_quantile(ctx: &mut Ctx<'_>, c: &Call, grid: Grid) -> Result<Val> {
                 c.args[0].span(),
             );
         }
-        let mut groups: Vec<(usize, Buckets)> = groups.into_iter().collect();
-        groups.sort_by_key(|g| g.0);
-        for (g, mut b) in groups {
-            if normalize(&mut b) {
-                ctx.info(format!(
-                    "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name \"{}\"",
-                    keys[g].metric_name().unwrap_or("")
-                ), c.args[1].span());
-            }
+        for (g, b) in fixed_groups(ctx, groups, &keys, c.args[1].span()) {
             out.push(&keys[g], true, i, bucket_quantile(q[i], &b));
         }
     }
     Ok(Val::Vector(out.series))
+}
+
+/// One step's bucket groups in group order, each made monotonic, with Prometheus's info for
+/// every group that needed it.
+fn fixed_groups(
+    ctx: &mut Ctx<'_>,
+    groups: impl IntoIterator<Item = (usize, Buckets)>,
+    keys: &[Labels],
+    span: Span,
+) -> Vec<(usize, Buckets)> {
+    let mut groups: Vec<(usize, Buckets)> = groups.into_iter().collect();
+    groups.sort_by_key(|g| g.0);
+    for (g, b) in &mut groups {
+        if normalize(b) {
+            ctx.info(format!(
+                "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name \"{}\"",
+                keys[*g].metric_name().unwrap_or("")
+            ), span);
+        }
+    }
+    groups
 }
 
 fn histogram_quantiles(ctx: &mut Ctx<'_>, c: &Call, grid: Grid) -> Result<Val> {
@@ -695,15 +708,7 @@ fn histogram_quantiles(ctx: &mut Ctx<'_>, c: &Call, grid: Grid) -> Result<Val> {
     let (keys, steps) = bucket_groups(ctx, &v, grid, c.args[0].span());
     let mut out = Out::default();
     for (i, groups) in steps.into_iter().enumerate() {
-        let mut groups: Vec<(usize, Buckets)> = groups.into_iter().collect();
-        groups.sort_by_key(|g| g.0);
-        for (g, mut b) in groups {
-            if normalize(&mut b) {
-                ctx.info(format!(
-                    "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name \"{}\"",
-                    keys[g].metric_name().unwrap_or("")
-                ), c.args[0].span());
-            }
+        for (g, b) in fixed_groups(ctx, groups, &keys, c.args[0].span()) {
             for q in &qs {
                 let q = q[i];
                 let text = if q.is_finite() && q.fract() == 0.0 {
