@@ -124,19 +124,7 @@ impl Out {
     }
 
     pub fn push(&mut self, labels: &Labels, drop_name: bool, step: usize, v: f64) {
-        let idx = match self.map.get(&(labels.clone(), drop_name)) {
-            Some(&i) => i,
-            None => {
-                self.series.push(Sv {
-                    labels: labels.clone(),
-                    drop_name,
-                    pts: Vec::new(),
-                });
-                self.map
-                    .insert((labels.clone(), drop_name), self.series.len() - 1);
-                self.series.len() - 1
-            }
-        };
+        let idx = self.index(labels, drop_name);
         self.series[idx].pts.push((step, v));
     }
 }
