@@ -4,6 +4,7 @@ use clap::{Args, Subcommand};
 
 use crate::error::Result;
 
+pub mod config;
 pub mod metrics;
 
 /// Arguments of `prom check`.
@@ -23,11 +24,18 @@ pub enum CheckCommand {
     /// with `FILE:` when reading a file), a count to stderr. Exits 0 when the input parses
     /// (and, with `--lint=strict`, has no warnings), 1 otherwise.
     Metrics(metrics::MetricsArgs),
+    /// Validate prometheus.yml files as Prometheus 3 loads them.
+    ///
+    /// Prints `Checking FILE` and ` SUCCESS: ...` per valid file on stdout, `  FAILED: ...`
+    /// with the file, line and reason on stderr. Unless `--syntax-only`, also checks that the
+    /// rule files and credential files it names exist. Exits 0 when all are valid, 1 otherwise.
+    Config(config::ConfigArgs),
 }
 
 /// Runs `prom check ...`, returning the exit status.
 pub fn run(args: CheckArgs) -> Result<u8> {
     match args.command {
         CheckCommand::Metrics(m) => metrics::run(&m),
+        CheckCommand::Config(c) => config::run(&c),
     }
 }

@@ -1,0 +1,3 @@
+//! Integration tests of prom-scrape.
+
+mod conformance;
