@@ -21,6 +21,8 @@
 //! ```
 
 pub mod config;
+pub mod discovery;
+pub mod http_client;
 pub mod relabel;
 pub mod target;
 pub mod yaml;

@@ -132,27 +132,51 @@ pub fn populate_labels(
     Ok((Some(lb.build()), discovered))
 }
 
+/// What became of one discovered target, in discovery order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// A target to scrape.
+    Kept(Target),
+    /// Dropped by relabeling; its labels before relabeling.
+    Dropped(Labels),
+    /// Could not be built (`instance N in group G: why`).
+    Failed(TargetError),
+}
+
+/// Every target of a group with what became of it, in the group's order.
+pub fn group_outcomes(group: &TargetGroup, cfg: &ScrapeConfig) -> Vec<Outcome> {
+    let mut lb = LabelsBuilder::new();
+    let mut out = Vec::with_capacity(group.targets.len());
+    for (i, addr) in group.targets.iter().enumerate() {
+        let own = [(ADDRESS_LABEL.to_owned(), addr.clone())];
+        out.push(match populate_labels(&mut lb, cfg, &own, &group.labels) {
+            Ok((Some(labels), discovered)) => Outcome::Kept(Target {
+                labels,
+                discovered,
+                params: cfg.params.clone(),
+            }),
+            Ok((None, discovered)) => Outcome::Dropped(discovered),
+            Err(e) => Outcome::Failed(TargetError(format!(
+                "instance {i} in group {}: {e}",
+                group.source
+            ))),
+        });
+    }
+    out
+}
+
 /// The targets of a group: kept targets, dropped targets (their discovered labels) and the
 /// errors of targets that could not be built (`instance N in group G: why`).
 pub fn targets_from_group(
     group: &TargetGroup,
     cfg: &ScrapeConfig,
 ) -> (Vec<Target>, Vec<Labels>, Vec<TargetError>) {
-    let mut lb = LabelsBuilder::new();
     let (mut kept, mut dropped, mut errors) = (Vec::new(), Vec::new(), Vec::new());
-    for (i, addr) in group.targets.iter().enumerate() {
-        let own = [(ADDRESS_LABEL.to_owned(), addr.clone())];
-        match populate_labels(&mut lb, cfg, &own, &group.labels) {
-            Ok((Some(labels), discovered)) => kept.push(Target {
-                labels,
-                discovered,
-                params: cfg.params.clone(),
-            }),
-            Ok((None, discovered)) => dropped.push(discovered),
-            Err(e) => errors.push(TargetError(format!(
-                "instance {i} in group {}: {e}",
-                group.source
-            ))),
+    for o in group_outcomes(group, cfg) {
+        match o {
+            Outcome::Kept(t) => kept.push(t),
+            Outcome::Dropped(l) => dropped.push(l),
+            Outcome::Failed(e) => errors.push(e),
         }
     }
     (kept, dropped, errors)

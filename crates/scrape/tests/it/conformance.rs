@@ -235,3 +235,47 @@ fn good_files_load_with_the_documented_values() {
         "http://remote1/push"
     );
 }
+
+/// The file_sd fixtures: valid files give their groups, `null` groups are rejected.
+#[test]
+fn file_sd_fixtures_decode_as_documented() {
+    use prom_scrape::discovery::read_sd_file;
+    let Some(root) = root() else { return };
+    let dir = root.join("sd/file_sd");
+    for f in ["valid.yml", "valid.json", "valid3.yml"] {
+        let path = dir.join(f);
+        let g = read_sd_file(&path).unwrap();
+        assert_eq!(g.len(), 2, "{f}");
+        assert_eq!(g[0].targets, ["localhost:9090", "example.org:443"], "{f}");
+        assert!(g[0].labels.contains(&("foo".into(), "bar".into())), "{f}");
+        assert_eq!(g[1].targets, ["my.domain"], "{f}");
+        for (i, grp) in g.iter().enumerate() {
+            assert_eq!(grp.source, format!("{}:{i}", path.display()));
+            assert!(grp.labels.contains(&(
+                "__meta_filepath".into(),
+                path.to_string_lossy().into_owned()
+            )));
+        }
+    }
+    let g = read_sd_file(&dir.join("valid2.yml")).unwrap();
+    assert_eq!(g.len(), 3);
+    assert_eq!(g[0].targets, ["my.domain"]);
+    assert!(g[1].labels.contains(&("fred".into(), "baz".into())));
+    assert!(g[2].labels.contains(&("scheme".into(), "https".into())));
+    for f in ["invalid_nil.yml", "invalid_nil.json"] {
+        assert!(read_sd_file(&dir.join(f)).is_err(), "{f}");
+    }
+    let promtool = root.join("promtool");
+    for f in ["good-sd-file.yml", "good-sd-file.yaml", "good-sd-file.json"] {
+        read_sd_file(&promtool.join(f)).unwrap();
+    }
+    assert_eq!(
+        read_sd_file(&promtool.join("bad-sd-file-extension.nonexistent")).unwrap_err(),
+        "invalid file extension: \".nonexistent\""
+    );
+    assert!(
+        read_sd_file(&promtool.join("bad-sd-file-format.yml"))
+            .unwrap_err()
+            .contains("field targats not found")
+    );
+}

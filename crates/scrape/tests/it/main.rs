@@ -1,3 +1,5 @@
 //! Integration tests of prom-scrape.
 
 mod conformance;
+mod discovery;
+mod support;

@@ -6,6 +6,7 @@ use crate::error::Result;
 
 pub mod config;
 pub mod metrics;
+pub mod sd;
 
 /// Arguments of `prom check`.
 #[derive(Debug, Args)]
@@ -30,6 +31,10 @@ pub enum CheckCommand {
     /// with the file, line and reason on stderr. Unless `--syntax-only`, also checks that the
     /// rule files and credential files it names exist. Exits 0 when all are valid, 1 otherwise.
     Config(config::ConfigArgs),
+    /// Run a job's service discovery once and print its targets' labels before and after
+    /// relabeling, as JSON (like `promtool check service-discovery`).
+    #[command(name = "service-discovery")]
+    ServiceDiscovery(sd::SdArgs),
 }
 
 /// Runs `prom check ...`, returning the exit status.
@@ -37,5 +42,6 @@ pub fn run(args: CheckArgs) -> Result<u8> {
     match args.command {
         CheckCommand::Metrics(m) => metrics::run(&m),
         CheckCommand::Config(c) => config::run(&c),
+        CheckCommand::ServiceDiscovery(s) => sd::run(&s),
     }
 }

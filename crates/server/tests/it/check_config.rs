@@ -230,3 +230,54 @@ fn promtool_and_prom_agree_on_every_fixture_up_to_explained_version_differences(
     assert!(unexplained.is_empty(), "{unexplained:#?}");
     assert!(same > 150, "too few files compared: {same}");
 }
+
+#[test]
+fn service_discovery_shows_labels_before_and_after_relabeling() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("check-sd");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("more.yml"),
+        "- targets: ['f:1']\n  labels: {team: x}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("p.yml"),
+        "scrape_configs:\n  - job_name: j\n    static_configs:\n      - targets: ['s:1', 'b:2']\n        labels: {env: prod}\n    file_sd_configs:\n      - files: ['more.yml']\n    relabel_configs:\n      - source_labels: [__address__]\n        regex: 'b:2'\n        action: drop\n",
+    )
+    .unwrap();
+    let out = run_in(&dir, PROM, &["check", "service-discovery", "p.yml", "j"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let list = v.as_array().unwrap();
+    assert_eq!(list.len(), 3, "{v:#}");
+    assert_eq!(list[0]["labels"]["instance"], "s:1");
+    assert_eq!(list[0]["discoveredLabels"]["env"], "prod");
+    assert_eq!(list[1]["labels"], serde_json::json!({}), "dropped");
+    assert_eq!(list[1]["discoveredLabels"]["__address__"], "b:2");
+    assert_eq!(list[2]["labels"]["team"], "x");
+    assert_eq!(list[2]["discoveredLabels"]["__meta_filepath"], "more.yml");
+    assert!(list[2]["labels"].get("__meta_filepath").is_none());
+
+    let out = run_in(&dir, PROM, &["check", "service-discovery", "p.yml", "nope"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("Job \"nope\" not found"), "{out:?}");
+
+    if std::env::var("PROM_INTEROP").as_deref() == Ok("1") {
+        // promtool 2.42's file discovery panics when stopped, so compare a static job.
+        std::fs::write(
+            dir.join("s.yml"),
+            "scrape_configs:\n  - job_name: j\n    scrape_interval: 30s\n    params: {module: [m]}\n    static_configs:\n      - targets: ['s:1', 'b:2']\n        labels: {env: prod}\n    relabel_configs:\n      - source_labels: [__address__]\n        regex: 'b:2'\n        action: drop\n      - source_labels: [env]\n        target_label: stage\n",
+        )
+        .unwrap();
+        let theirs = run_in(
+            &dir,
+            "promtool",
+            &["check", "service-discovery", "s.yml", "j"],
+        );
+        let ours = run_in(&dir, PROM, &["check", "service-discovery", "s.yml", "j"]);
+        assert_eq!(theirs.code, 0, "{theirs:?}");
+        let t: serde_json::Value = serde_json::from_str(&theirs.stdout).unwrap();
+        let o: serde_json::Value = serde_json::from_str(&ours.stdout).unwrap();
+        assert_eq!(o, t);
+    }
+}
