@@ -476,10 +476,7 @@ pub type Provider = (Box<dyn Discoverer>, ProviderInfo);
 
 /// The providers for a job's discovery configurations. `Other` providers (sections this crate
 /// validates but does not run) are returned by name in the second list.
-pub fn providers(
-    sds: &[SdConfig],
-    poll: StdDuration,
-) -> (Vec<Provider>, Vec<&'static str>) {
+pub fn providers(sds: &[SdConfig], poll: StdDuration) -> (Vec<Provider>, Vec<&'static str>) {
     let mut out: Vec<Provider> = Vec::new();
     let mut statics = Vec::new();
     let mut unsupported = Vec::new();

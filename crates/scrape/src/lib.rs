@@ -23,6 +23,8 @@
 pub mod config;
 pub mod discovery;
 pub mod http_client;
+pub mod manager;
 pub mod relabel;
+pub mod scrape;
 pub mod target;
 pub mod yaml;

@@ -117,75 +117,31 @@ pub(crate) fn validate_labels(labels: &[(String, String)], line: usize) -> yaml:
     Ok(())
 }
 
-/// A scrape protocol, as named in `scrape_protocols`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ScrapeProtocol {
-    /// `PrometheusProto` (protobuf, needed for native histograms).
-    PrometheusProto,
-    /// `OpenMetricsText0.0.1`.
-    OpenMetricsText0_0_1,
-    /// `OpenMetricsText1.0.0`.
-    OpenMetricsText1_0_0,
-    /// `PrometheusText0.0.4`.
-    PrometheusText0_0_4,
-    /// `PrometheusText1.0.0` (UTF-8 names).
-    PrometheusText1_0_0,
-}
+pub use prom_exposition::ScrapeProtocol;
 
-impl ScrapeProtocol {
-    const ALL: [ScrapeProtocol; 5] = [
-        ScrapeProtocol::OpenMetricsText0_0_1,
-        ScrapeProtocol::OpenMetricsText1_0_0,
-        ScrapeProtocol::PrometheusProto,
-        ScrapeProtocol::PrometheusText0_0_4,
-        ScrapeProtocol::PrometheusText1_0_0,
-    ];
-
-    /// The configuration name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ScrapeProtocol::PrometheusProto => "PrometheusProto",
-            ScrapeProtocol::OpenMetricsText0_0_1 => "OpenMetricsText0.0.1",
-            ScrapeProtocol::OpenMetricsText1_0_0 => "OpenMetricsText1.0.0",
-            ScrapeProtocol::PrometheusText0_0_4 => "PrometheusText0.0.4",
-            ScrapeProtocol::PrometheusText1_0_0 => "PrometheusText1.0.0",
-        }
-    }
-
-    /// The media type and parameters sent in `Accept` for this protocol.
-    pub fn media_type(self) -> &'static str {
-        match self {
-            ScrapeProtocol::PrometheusProto => {
-                "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited"
-            }
-            ScrapeProtocol::OpenMetricsText0_0_1 => "application/openmetrics-text;version=0.0.1",
-            ScrapeProtocol::OpenMetricsText1_0_0 => "application/openmetrics-text;version=1.0.0",
-            ScrapeProtocol::PrometheusText0_0_4 => "text/plain;version=0.0.4",
-            ScrapeProtocol::PrometheusText1_0_0 => "text/plain;version=1.0.0",
-        }
-    }
-
-    fn parse(s: &str) -> Result<ScrapeProtocol, String> {
-        ScrapeProtocol::ALL
-            .into_iter()
-            .find(|p| p.as_str() == s)
-            .ok_or_else(|| {
-                let names: Vec<&str> = ScrapeProtocol::ALL.iter().map(|p| p.as_str()).collect();
-                format!(
-                    "unknown scrape protocol {s}, supported: [{}]",
-                    names.join(" ")
-                )
-            })
-    }
+/// Parses a protocol name with Prometheus's error wording.
+fn parse_protocol(s: &str) -> Result<ScrapeProtocol, String> {
+    s.parse::<ScrapeProtocol>().map_err(|_| {
+        let mut names: Vec<&str> = [
+            ScrapeProtocol::OpenMetricsText0_0_1,
+            ScrapeProtocol::OpenMetricsText1_0_0,
+            ScrapeProtocol::PrometheusProto,
+            ScrapeProtocol::PrometheusText0_0_4,
+            ScrapeProtocol::PrometheusText1_0_0,
+        ]
+        .iter()
+        .map(|p| p.as_str())
+        .collect();
+        names.sort_unstable();
+        format!(
+            "unknown scrape protocol {s}, supported: [{}]",
+            names.join(" ")
+        )
+    })
 }
 
 /// The default `scrape_protocols`.
-pub const DEFAULT_SCRAPE_PROTOCOLS: [ScrapeProtocol; 4] = [
-    ScrapeProtocol::OpenMetricsText1_0_0,
-    ScrapeProtocol::OpenMetricsText0_0_1,
-    ScrapeProtocol::PrometheusText1_0_0,
-    ScrapeProtocol::PrometheusText0_0_4,
-];
+pub const DEFAULT_SCRAPE_PROTOCOLS: [ScrapeProtocol; 4] = ScrapeProtocol::DEFAULT;
 
 /// The default when native histograms are scraped: protobuf first.
 pub const PROTO_FIRST_SCRAPE_PROTOCOLS: [ScrapeProtocol; 5] = [
@@ -666,8 +622,7 @@ fn decode_protocols(n: &Node) -> yaml::Result<Vec<ScrapeProtocol>> {
     for item in n.seq("config.ScrapeProtocol")? {
         let s = item.str()?;
         out.push(
-            ScrapeProtocol::parse(&s)
-                .map_err(|e| cerr(item.line, format!("scrape_protocols: {e}")))?,
+            parse_protocol(&s).map_err(|e| cerr(item.line, format!("scrape_protocols: {e}")))?,
         );
     }
     Ok(out)
@@ -738,7 +693,7 @@ fn decode_scrape_config(node: &Node, g: &GlobalConfig, base: &Path) -> yaml::Res
     let fallback = match f.get("fallback_scrape_protocol") {
         Some(n) => {
             let s = n.str()?;
-            Some(ScrapeProtocol::parse(&s).map_err(|e| {
+            Some(parse_protocol(&s).map_err(|e| {
                 cerr(
                     n.line,
                     format!("invalid fallback_scrape_protocol for scrape config with job name {job_name:?}: {e}"),

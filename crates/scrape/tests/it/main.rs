@@ -2,4 +2,5 @@
 
 mod conformance;
 mod discovery;
+mod scrape;
 mod support;

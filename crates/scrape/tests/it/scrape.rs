@@ -1,0 +1,427 @@
+//! Scrape loops against real local HTTP targets, writing into prom-model's MemoryStorage.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use prom_model::MemoryStorage;
+use prom_model::value::is_stale_nan;
+use prom_model::{Labels, Sample};
+use prom_scrape::config::{Config, LoadOptions};
+use prom_scrape::manager::{Health, ManagerOptions, ScrapeManager, TargetInfo};
+
+use crate::support::{Handler, Response, serve};
+
+const TEXT: &str = "text/plain; version=0.0.4";
+
+fn opts() -> ManagerOptions {
+    ManagerOptions {
+        offset_seed: 0,
+        file_poll: Duration::from_millis(50),
+        discovery_settle: Duration::from_millis(10),
+        no_initial_offset: true,
+    }
+}
+
+fn config(text: &str) -> Config {
+    Config::load_str(text, Path::new("."), LoadOptions::default(), &|_| None).unwrap()
+}
+
+fn job(addr: &str, extra: &str) -> Config {
+    config(&format!(
+        "scrape_configs:\n  - job_name: t\n    scrape_interval: 200ms\n    scrape_timeout: 150ms\n{extra}    static_configs:\n      - targets: ['{addr}']\n"
+    ))
+}
+
+/// Every series named `name`, with its samples.
+fn named(db: &MemoryStorage, name: &str) -> Vec<(Labels, Vec<Sample>)> {
+    db.series()
+        .into_iter()
+        .filter(|(l, _)| l.metric_name() == Some(name))
+        .collect()
+}
+
+fn last_value(db: &MemoryStorage, name: &str) -> Option<f64> {
+    named(db, name)
+        .first()
+        .and_then(|(_, s)| s.last().map(|x| x.v))
+}
+
+async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..100 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn only_target(m: &ScrapeManager) -> TargetInfo {
+    let t = m.targets();
+    assert_eq!(t.len(), 1, "{t:?}");
+    t.into_iter().next().unwrap()
+}
+
+async fn scrape_once(handler: Handler, extra: &str) -> (Arc<MemoryStorage>, ScrapeManager, String) {
+    let addr = serve(handler).await.to_string();
+    let db = Arc::new(MemoryStorage::new());
+    let m = ScrapeManager::new(db.clone(), opts());
+    m.apply_config(&job(&addr, extra)).unwrap();
+    let d = db.clone();
+    eventually("the up series", || !named(&d, "up").is_empty()).await;
+    (db, m, addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scrape_appends_samples_with_target_labels_and_report_series() {
+    let body = "# HELP http_requests_total Requests.\n# TYPE http_requests_total counter\nhttp_requests_total{code=\"200\"} 10\nhttp_requests_total{code=\"500\"} 2\ntemperature 21.5 1000\n";
+    let (db, m, addr) = scrape_once(Arc::new(move |_| Response::ok(TEXT, body)), "").await;
+    let reqs = named(&db, "http_requests_total");
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(
+        reqs[0].0.to_string(),
+        format!(r#"http_requests_total{{code="200", instance="{addr}", job="t"}}"#)
+    );
+    assert_eq!(reqs[0].1[0].v, 10.0);
+    // honor_timestamps (the default) keeps the exposed timestamp.
+    assert_eq!(named(&db, "temperature")[0].1[0].t, 1000);
+    assert_eq!(last_value(&db, "up"), Some(1.0));
+    assert_eq!(last_value(&db, "scrape_samples_scraped"), Some(3.0));
+    assert_eq!(
+        last_value(&db, "scrape_samples_post_metric_relabeling"),
+        Some(3.0)
+    );
+    assert_eq!(named(&db, "scrape_series_added")[0].1[0].v, 3.0);
+    assert!(last_value(&db, "scrape_duration_seconds").unwrap() > 0.0);
+    let t = only_target(&m);
+    assert_eq!(t.status.health, Health::Up);
+    assert_eq!(t.url, format!("http://{addr}/metrics"));
+    assert_eq!(t.status.metadata["http_requests_total"].help, "Requests.");
+    // The steady state adds no series.
+    let d = db.clone();
+    eventually("a second scrape", || {
+        named(&d, "scrape_series_added")[0].1.len() >= 2
+    })
+    .await;
+    assert_eq!(named(&db, "scrape_series_added")[0].1[1].v, 0.0);
+    m.shutdown(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_target_times_out_and_is_down() {
+    let (db, m, _) = scrape_once(
+        Arc::new(|_| Response {
+            delay: Duration::from_millis(400),
+            ..Response::ok(TEXT, "a 1\n")
+        }),
+        "",
+    )
+    .await;
+    assert_eq!(last_value(&db, "up"), Some(0.0));
+    assert!(named(&db, "a").is_empty());
+    let t = only_target(&m);
+    assert_eq!(t.status.health, Health::Down);
+    assert!(
+        t.status.last_error.contains("deadline"),
+        "{}",
+        t.status.last_error
+    );
+    m.shutdown(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_fail_the_scrape_cleanly() {
+    let big: String = (0..5000).map(|i| format!("metric_{i} {i}\n")).collect();
+    let b = big.clone();
+    let (db, m, _) = scrape_once(
+        Arc::new(move |_| Response::ok(TEXT, b.clone())),
+        "    body_size_limit: 1KB\n",
+    )
+    .await;
+    assert_eq!(last_value(&db, "up"), Some(0.0));
+    assert!(
+        only_target(&m)
+            .status
+            .last_error
+            .contains("body size limit exceeded")
+    );
+    assert!(
+        named(&db, "metric_1").is_empty(),
+        "nothing of an over-limit body is kept"
+    );
+    m.shutdown(false).await;
+
+    let b = big.clone();
+    let (db, m, _) = scrape_once(
+        Arc::new(move |_| Response::ok(TEXT, b.clone())),
+        "    sample_limit: 100\n",
+    )
+    .await;
+    assert_eq!(last_value(&db, "up"), Some(0.0));
+    assert_eq!(
+        only_target(&m).status.last_error,
+        "sample limit exceeded (limit: 100)"
+    );
+    assert!(named(&db, "metric_1").is_empty());
+    m.shutdown(false).await;
+
+    let (db, m, _) = scrape_once(
+        Arc::new(|_| Response::ok(TEXT, "a{x=\"1\",y=\"2\",z=\"3\"} 1\n")),
+        "    label_limit: 3\n",
+    )
+    .await;
+    assert_eq!(last_value(&db, "up"), Some(0.0));
+    assert!(
+        only_target(&m)
+            .status
+            .last_error
+            .starts_with("label_limit exceeded (metric: a, number of labels: 6, limit: 3)")
+    );
+    m.shutdown(false).await;
+
+    let (db, m, _) = scrape_once(
+        Arc::new(|_| Response::ok(TEXT, "a{x=\"a-very-long-value\"} 1\n")),
+        "    label_value_length_limit: 5\n",
+    )
+    .await;
+    assert_eq!(last_value(&db, "up"), Some(0.0));
+    assert!(
+        only_target(&m)
+            .status
+            .last_error
+            .starts_with("label_value_length_limit exceeded")
+    );
+    m.shutdown(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_404_and_500_are_down_with_the_reason() {
+    let (db, m, _) = scrape_once(Arc::new(|_| Response::ok(TEXT, "ok 1\n}{ garbage\n")), "").await;
+    assert_eq!(last_value(&db, "up"), Some(0.0));
+    let e = only_target(&m).status.last_error;
+    assert!(e.starts_with("2:"), "a parse error with its position: {e}");
+    assert!(
+        named(&db, "ok").is_empty(),
+        "a half-parsed body is not kept"
+    );
+    m.shutdown(false).await;
+
+    for code in [404u16, 500] {
+        let (db, m, _) = scrape_once(Arc::new(move |_| Response::status(code)), "").await;
+        assert_eq!(last_value(&db, "up"), Some(0.0));
+        let e = only_target(&m).status.last_error;
+        assert!(
+            e.contains(&format!("server returned HTTP status {code}")),
+            "{e}"
+        );
+        m.shutdown(false).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gzip_bodies_are_decompressed_unless_compression_is_off() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let handler: Handler = Arc::new(move |req| {
+        let enc = req.header("Accept-Encoding").unwrap_or("").to_owned();
+        s.lock().unwrap().push(enc.clone());
+        if enc.contains("gzip") {
+            let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            z.write_all(b"zipped 42\n").unwrap();
+            let mut r = Response::ok(TEXT, z.finish().unwrap());
+            r.headers.push(("Content-Encoding".into(), "gzip".into()));
+            r
+        } else {
+            Response::ok(TEXT, "plain 7\n")
+        }
+    });
+    let (db, m, _) = scrape_once(handler.clone(), "").await;
+    assert_eq!(last_value(&db, "zipped"), Some(42.0));
+    m.shutdown(false).await;
+    let (db, m, _) = scrape_once(handler, "    enable_compression: false\n").await;
+    assert_eq!(last_value(&db, "plain"), Some(7.0));
+    assert!(seen.lock().unwrap().iter().any(|e| e == "identity"));
+    m.shutdown(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openmetrics_is_negotiated_from_the_accept_header() {
+    let accept = Arc::new(Mutex::new(String::new()));
+    let a = accept.clone();
+    let handler: Handler = Arc::new(move |req| {
+        *a.lock().unwrap() = req.header("Accept").unwrap_or("").to_owned();
+        if req
+            .header("Accept")
+            .unwrap_or("")
+            .starts_with("application/openmetrics-text")
+        {
+            Response::ok(
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                "# TYPE jobs counter\njobs_total 3\n# EOF\n",
+            )
+        } else {
+            Response::ok(TEXT, "text_only 1\n")
+        }
+    });
+    let (db, m, _) = scrape_once(handler.clone(), "").await;
+    assert_eq!(last_value(&db, "jobs_total"), Some(3.0));
+    m.shutdown(false).await;
+    // Asking for the text format only.
+    let (db, m, _) = scrape_once(handler, "    scrape_protocols: [PrometheusText0.0.4]\n").await;
+    assert_eq!(last_value(&db, "text_only"), Some(1.0));
+    assert!(
+        accept
+            .lock()
+            .unwrap()
+            .starts_with("text/plain;version=0.0.4")
+    );
+    m.shutdown(false).await;
+    // OpenMetrics served without `# EOF` is a parse error.
+    let (db, m, _) = scrape_once(
+        Arc::new(|_| Response::ok("application/openmetrics-text; version=1.0.0", "a 1\n")),
+        "",
+    )
+    .await;
+    assert_eq!(last_value(&db, "up"), Some(0.0));
+    m.shutdown(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vanished_series_and_targets_get_staleness_markers() {
+    let n = Arc::new(AtomicUsize::new(0));
+    let c = n.clone();
+    let (db, m, addr) = scrape_once(
+        Arc::new(move |_| {
+            let i = c.fetch_add(1, Ordering::SeqCst);
+            Response::ok(TEXT, if i == 0 { "a 1\nb 2\n" } else { "a 1\n" })
+        }),
+        "",
+    )
+    .await;
+    let d = db.clone();
+    eventually("b goes stale", || {
+        named(&d, "b")[0].1.iter().any(|s| is_stale_nan(s.v))
+    })
+    .await;
+    assert!(!named(&db, "a")[0].1.iter().any(|s| is_stale_nan(s.v)));
+    // The target goes away: every series and the report series go stale.
+    m.apply_config(&config("scrape_configs: []\n")).unwrap();
+    let d = db.clone();
+    eventually("a and up go stale", || {
+        named(&d, "a")[0]
+            .1
+            .last()
+            .is_some_and(|s| is_stale_nan(s.v))
+            && named(&d, "up")[0]
+                .1
+                .last()
+                .is_some_and(|s| is_stale_nan(s.v))
+    })
+    .await;
+    assert!(m.targets().is_empty());
+    let _ = addr;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn honor_labels_and_metric_relabeling() {
+    let body = "a{job=\"exposed\",instance=\"i\"} 1\ndrop_me 2\n";
+    let (db, m, addr) = scrape_once(
+        Arc::new(move |_| Response::ok(TEXT, body)),
+        "    metric_relabel_configs:\n      - source_labels: [__name__]\n        regex: drop_me\n        action: drop\n",
+    )
+    .await;
+    let a = named(&db, "a");
+    assert_eq!(
+        a[0].0.to_string(),
+        format!(
+            r#"a{{exported_instance="i", exported_job="exposed", instance="{addr}", job="t"}}"#
+        )
+    );
+    assert!(named(&db, "drop_me").is_empty());
+    assert_eq!(last_value(&db, "scrape_samples_scraped"), Some(2.0));
+    assert_eq!(
+        last_value(&db, "scrape_samples_post_metric_relabeling"),
+        Some(1.0)
+    );
+    m.shutdown(false).await;
+
+    let (db, m, _) = scrape_once(
+        Arc::new(move |_| Response::ok(TEXT, body)),
+        "    honor_labels: true\n",
+    )
+    .await;
+    assert_eq!(
+        named(&db, "a")[0].0.to_string(),
+        r#"a{instance="i", job="exposed"}"#
+    );
+    m.shutdown(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn target_limit_and_config_reload() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    let addr = serve(Arc::new(move |_| {
+        h.fetch_add(1, Ordering::SeqCst);
+        Response::ok(TEXT, "x{job=\"e\"} 1\n")
+    }))
+    .await
+    .to_string();
+    let db = Arc::new(MemoryStorage::new());
+    let m = ScrapeManager::new(db.clone(), opts());
+    let two = format!(
+        "scrape_configs:\n  - job_name: t\n    scrape_interval: 200ms\n    scrape_timeout: 100ms\n    target_limit: 1\n    static_configs:\n      - targets: ['{addr}', 'localhost:{}']\n",
+        addr.rsplit(':').next().unwrap()
+    );
+    m.apply_config(&config(&two)).unwrap();
+    let d = db.clone();
+    eventually("up reported", || named(&d, "up").len() == 2).await;
+    for t in m.targets() {
+        assert_eq!(
+            t.status.last_error,
+            "target_limit exceeded (number of targets: 2, limit: 1)"
+        );
+    }
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "over the limit nothing is scraped"
+    );
+    m.shutdown(false).await;
+
+    // A reload with the same job keeps its loop (and its cache); a changed job restarts.
+    let m = ScrapeManager::new(db.clone(), opts());
+    let cfg = job(&addr, "");
+    m.apply_config(&cfg).unwrap();
+    eventually("scraped", || {
+        m.targets()
+            .first()
+            .is_some_and(|t| t.status.health == Health::Up)
+    })
+    .await;
+    let before = only_target(&m).status.last_scrape;
+    m.apply_config(&cfg).unwrap();
+    assert_eq!(
+        only_target(&m).status.last_scrape,
+        before,
+        "the same loop, its status kept"
+    );
+    assert!(
+        named(&db, "x")
+            .iter()
+            .all(|(l, _)| l.get("job") == Some("t"))
+    );
+    m.apply_config(&job(&addr, "    honor_labels: true\n"))
+        .unwrap();
+    let d = db.clone();
+    eventually("the new job config in effect", || {
+        named(&d, "x")
+            .iter()
+            .any(|(l, _)| l.get("job") == Some("e"))
+    })
+    .await;
+    m.shutdown(false).await;
+}
