@@ -173,6 +173,11 @@ impl Peer {
         get(self.port, target)
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `POST target` with a `text/plain` body.
     pub fn post(&self, target: &str, body: &[u8]) -> io::Result<Response> {
         post(self.port, target, body)
@@ -213,6 +218,25 @@ impl Drop for Peer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// CPU time (user + system) a process has used so far, from `/proc/<pid>/stat` (Linux; clock
+/// ticks at 100 Hz, the kernel's `USER_HZ` on every mainstream architecture).
+pub fn cpu_seconds(pid: u32) -> io::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the parenthesised command name, which may itself contain spaces.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .ok_or_else(|| io::Error::other("unexpected /proc stat format"))?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> io::Result<f64> {
+        f.get(i)
+            .and_then(|x| x.parse::<f64>().ok())
+            .ok_or_else(|| io::Error::other("unexpected /proc stat format"))
+    };
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after `) state`.
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
 }
 
 #[cfg(test)]

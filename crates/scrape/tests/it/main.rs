@@ -2,5 +2,6 @@
 
 mod conformance;
 mod discovery;
+mod interop;
 mod scrape;
 mod support;
