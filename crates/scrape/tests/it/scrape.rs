@@ -425,3 +425,189 @@ async fn target_limit_and_config_reload() {
     .await;
     m.shutdown(false).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_are_sent_and_a_wrong_one_is_refused() {
+    let handler: Handler = Arc::new(|req| match req.header("Authorization") {
+        Some("Bearer t0ken") | Some("Basic dXNlcjpwYXNz") => Response::ok(TEXT, "secret 1\n"),
+        _ => Response::status(401),
+    });
+    let (db, m, _) = scrape_once(
+        handler.clone(),
+        "    authorization:\n      credentials: t0ken\n",
+    )
+    .await;
+    assert_eq!(last_value(&db, "secret"), Some(1.0));
+    m.shutdown(false).await;
+    let (db, m, _) = scrape_once(
+        handler.clone(),
+        "    basic_auth:\n      username: user\n      password: pass\n",
+    )
+    .await;
+    assert_eq!(last_value(&db, "secret"), Some(1.0));
+    m.shutdown(false).await;
+    let (db, m, _) = scrape_once(handler, "    bearer_token: wrong\n").await;
+    assert_eq!(last_value(&db, "up"), Some(0.0));
+    assert!(only_target(&m).status.last_error.contains("401"));
+    m.shutdown(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exposed_timestamps_are_kept_out_of_staleness_unless_tracked() {
+    for (extra, want_stale) in [
+        ("", false),
+        ("    track_timestamps_staleness: true\n", true),
+    ] {
+        let n = Arc::new(AtomicUsize::new(0));
+        let c = n.clone();
+        let (db, m, _) = scrape_once(
+            Arc::new(move |_| {
+                let i = c.fetch_add(1, Ordering::SeqCst);
+                Response::ok(
+                    TEXT,
+                    if i == 0 {
+                        "with_ts 1 1000\nplain 1\n"
+                    } else {
+                        "plain 1\n"
+                    },
+                )
+            }),
+            extra,
+        )
+        .await;
+        let d = db.clone();
+        eventually("plain scraped twice", || named(&d, "plain")[0].1.len() >= 2).await;
+        let stale = named(&db, "with_ts")[0].1.iter().any(|s| is_stale_nan(s.v));
+        assert_eq!(stale, want_stale, "{extra:?}");
+        m.shutdown(false).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_sd_changes_start_and_stop_loops() {
+    let a = serve(Arc::new(|_| Response::ok(TEXT, "from_a 1\n")))
+        .await
+        .to_string();
+    let b = serve(Arc::new(|_| Response::ok(TEXT, "from_b 1\n")))
+        .await
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("targets.json");
+    std::fs::write(
+        &file,
+        format!(r#"[{{"targets": ["{a}"], "labels": {{"team": "x"}}}}]"#),
+    )
+    .unwrap();
+    let cfg = config(&format!(
+        "scrape_configs:\n  - job_name: f\n    scrape_interval: 200ms\n    scrape_timeout: 100ms\n    file_sd_configs:\n      - files: ['{}']\n",
+        file.display()
+    ));
+    let db = Arc::new(MemoryStorage::new());
+    let m = ScrapeManager::new(db.clone(), opts());
+    m.apply_config(&cfg).unwrap();
+    let d = db.clone();
+    eventually("a scraped", || !named(&d, "from_a").is_empty()).await;
+    assert_eq!(named(&db, "from_a")[0].0.get("team"), Some("x"));
+    std::fs::write(&file, format!(r#"[{{"targets": ["{b}"]}}]"#)).unwrap();
+    let d = db.clone();
+    eventually("b scraped and a stale", || {
+        !named(&d, "from_b").is_empty()
+            && named(&d, "from_a")[0]
+                .1
+                .last()
+                .is_some_and(|s| is_stale_nan(s.v))
+    })
+    .await;
+    let t = m.targets();
+    assert_eq!(t.len(), 1);
+    assert_eq!(t[0].target.get("instance"), Some(b.as_str()));
+    assert_eq!(
+        t[0].target.discovered.get("__meta_filepath"),
+        Some(file.to_str().unwrap())
+    );
+    m.shutdown(false).await;
+}
+
+/// A TLS target served by `openssl s_server -WWW` with a self-signed certificate for
+/// 127.0.0.1: scraped with the certificate as CA, refused without it, and scraped again with
+/// `insecure_skip_verify`. Skipped when the openssl command is not installed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_targets_are_verified_against_the_configured_ca() {
+    if std::process::Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_err()
+    {
+        println!("skipped: openssl not found");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .args(["-addext", "extendedKeyUsage=serverAuth"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(ok.status.success(), "{ok:?}");
+    std::fs::write(dir.path().join("metrics"), "tls_ok 1\n").unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = std::process::Command::new("openssl")
+        .args(["s_server", "-WWW", "-quiet", "-accept"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("-cert")
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let run = |tls: String| {
+        let port = port;
+        async move {
+            let cfg = config(&format!(
+                "scrape_configs:\n  - job_name: tls\n    scheme: https\n    scrape_interval: 300ms\n    scrape_timeout: 250ms\n    tls_config:\n{tls}    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+            ));
+            let db = Arc::new(MemoryStorage::new());
+            let m = ScrapeManager::new(db.clone(), opts());
+            m.apply_config(&cfg).unwrap();
+            let d = db.clone();
+            eventually("up", || !named(&d, "up").is_empty()).await;
+            let t = only_target(&m);
+            m.shutdown(false).await;
+            (last_value(&db, "tls_ok"), t.status.last_error)
+        }
+    };
+    let (v, e) = run(format!("      ca_file: {}\n", cert.display())).await;
+    assert_eq!(v, Some(1.0), "{e}");
+    let (v, e) = run("      server_name: 127.0.0.1\n".into()).await;
+    assert_eq!(v, None);
+    assert!(e.to_lowercase().contains("certificate"), "{e}");
+    let (v, e) = run("      insecure_skip_verify: true\n".into()).await;
+    assert_eq!(v, Some(1.0), "{e}");
+    let _ = server.kill();
+    let _ = server.wait();
+}
