@@ -585,21 +585,18 @@ async fn tls_targets_are_verified_against_the_configured_ca() {
         .spawn()
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let run = |tls: String| {
-        let port = port;
-        async move {
-            let cfg = config(&format!(
-                "scrape_configs:\n  - job_name: tls\n    scheme: https\n    scrape_interval: 300ms\n    scrape_timeout: 250ms\n    tls_config:\n{tls}    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
-            ));
-            let db = Arc::new(MemoryStorage::new());
-            let m = ScrapeManager::new(db.clone(), opts());
-            m.apply_config(&cfg).unwrap();
-            let d = db.clone();
-            eventually("up", || !named(&d, "up").is_empty()).await;
-            let t = only_target(&m);
-            m.shutdown(false).await;
-            (last_value(&db, "tls_ok"), t.status.last_error)
-        }
+    let run = |tls: String| async move {
+        let cfg = config(&format!(
+            "scrape_configs:\n  - job_name: tls\n    scheme: https\n    scrape_interval: 300ms\n    scrape_timeout: 250ms\n    tls_config:\n{tls}    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+        ));
+        let db = Arc::new(MemoryStorage::new());
+        let m = ScrapeManager::new(db.clone(), opts());
+        m.apply_config(&cfg).unwrap();
+        let d = db.clone();
+        eventually("up", || !named(&d, "up").is_empty()).await;
+        let t = only_target(&m);
+        m.shutdown(false).await;
+        (last_value(&db, "tls_ok"), t.status.last_error)
     };
     let (v, e) = run(format!("      ca_file: {}\n", cert.display())).await;
     assert_eq!(v, Some(1.0), "{e}");
