@@ -129,9 +129,13 @@ impl Xxh64 {
     }
 }
 
-/// XXH64 of `input` with seed 0.
-#[cfg(test)]
-pub(crate) fn xxh64(input: &[u8]) -> u64 {
+/// XXH64 of `input` with seed 0: a fast, stable, non-keyed hash of bytes (what Prometheus uses
+/// for label sets and scrape caches).
+///
+/// ```
+/// assert_eq!(prom_model::xxh64(b""), 0xef46_db37_51d8_e999);
+/// ```
+pub fn xxh64(input: &[u8]) -> u64 {
     let mut h = Xxh64::new();
     h.update(input);
     h.finish()

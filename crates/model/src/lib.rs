@@ -51,6 +51,7 @@
 
 pub mod error;
 mod hash;
+pub use hash::xxh64;
 pub mod labels;
 pub mod matcher;
 pub mod memory;

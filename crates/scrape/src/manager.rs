@@ -588,3 +588,53 @@ fn sync_pool(
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prom_model::Labels;
+
+    fn target(addr: &str) -> Target {
+        Target {
+            labels: Labels::from_pairs(&[("__address__", addr), ("job", "j")]),
+            discovered: Labels::new(),
+            params: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn first_scrapes_spread_over_the_interval_at_a_stable_phase() {
+        let iv = StdDuration::from_secs(10);
+        let mut phases = Vec::new();
+        for i in 0..50 {
+            let t = target(&format!("host-{i}:9100"));
+            let d = first_delay(&t, iv, 0);
+            assert!(d <= iv, "{d:?}");
+            // The phase (when in the interval the scrape happens) does not depend on when the
+            // loop starts.
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+            let phase = (now + d).as_millis() % iv.as_millis();
+            let again = first_delay(&t, iv, 0);
+            let now2 = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+            let phase2 = (now2 + again).as_millis() % iv.as_millis();
+            assert!(
+                phase.abs_diff(phase2) <= 5 || phase.abs_diff(phase2) >= 9_995,
+                "{phase} {phase2}"
+            );
+            phases.push(phase);
+        }
+        phases.sort_unstable();
+        // 50 targets over 10 s: no two thirds of them bunched into one second.
+        let max_in_a_second = (0..10)
+            .map(|s| phases.iter().filter(|p| **p / 1000 == s).count())
+            .max()
+            .unwrap();
+        assert!(max_in_a_second < 33, "{phases:?}");
+        // Another seed gives another phase.
+        let t = target("host-0:9100");
+        assert_ne!(
+            first_delay(&t, iv, 0).as_millis() / 10,
+            first_delay(&t, iv, 0x9e37_79b9_7f4a_7c15).as_millis() / 10
+        );
+    }
+}
