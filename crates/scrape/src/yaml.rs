@@ -632,9 +632,63 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// The path (`scrape_configs[0].relabel_configs[2].regex`) of a mapping key or sequence item
+/// that starts at `line`: the deepest one when `deepest` (a key a field error is about), else
+/// the outermost (a section a validation error is about); `None` if nothing starts there.
+pub fn path_at(root: &Node, line: usize, deepest: bool) -> Option<String> {
+    fn go(n: &Node, line: usize, deepest: bool, path: &mut String, best: &mut Option<String>) {
+        match &n.value {
+            Value::Map(entries) => {
+                for (k, v) in entries {
+                    let len = path.len();
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    match &k.value {
+                        Value::Scalar { text, .. } => path.push_str(text),
+                        _ => path.push('?'),
+                    }
+                    if k.line == line && (deepest || best.is_none()) {
+                        *best = Some(path.clone());
+                    }
+                    go(v, line, deepest, path, best);
+                    path.truncate(len);
+                }
+            }
+            Value::Seq(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    let len = path.len();
+                    path.push_str(&format!("[{i}]"));
+                    let item = v.line == line && (!deepest || !matches!(v.value, Value::Map(_)));
+                    if item && (deepest || best.is_none()) {
+                        *best = Some(path.clone());
+                    }
+                    go(v, line, deepest, path, best);
+                    path.truncate(len);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut best = None;
+    go(root, line, deepest, &mut String::new(), &mut best);
+    best
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_name_the_key_on_a_line() {
+        let n = parse("a:\n  - x: 1\n    y:\n      z: 2\n  - w\nb: 3\n").unwrap();
+        assert_eq!(path_at(&n, 2, true).as_deref(), Some("a[0].x"));
+        assert_eq!(path_at(&n, 2, false).as_deref(), Some("a[0]"));
+        assert_eq!(path_at(&n, 4, true).as_deref(), Some("a[0].y.z"));
+        assert_eq!(path_at(&n, 5, true).as_deref(), Some("a[1]"));
+        assert_eq!(path_at(&n, 6, false).as_deref(), Some("b"));
+        assert_eq!(path_at(&n, 9, true), None);
+    }
 
     #[test]
     fn tree_has_positions_aliases_and_merges() {

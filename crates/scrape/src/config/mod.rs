@@ -41,14 +41,16 @@ impl fmt::Display for Secret {
     }
 }
 
-/// A configuration error: the file, the line (0 when the error is about the whole file) and
-/// what is wrong.
+/// A configuration error: the file, the line (0 when the error is about the whole file), the
+/// YAML path of the offending key when known, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     /// The file, when loading from a file.
     pub file: Option<PathBuf>,
     /// The line, from 1; 0 when not known.
     pub line: usize,
+    /// Where in the document (`scrape_configs[0].relabel_configs[1]`), when known.
+    pub path: Option<String>,
     /// What is wrong.
     pub msg: String,
     unmarshal: bool,
@@ -64,9 +66,17 @@ impl fmt::Display for ConfigError {
                 f,
                 "yaml: unmarshal errors:\n  line {}: {}",
                 self.line, self.msg
-            )
+            )?;
+            if let Some(p) = &self.path {
+                write!(f, " (at {p})")?;
+            }
+            Ok(())
         } else if self.line > 0 && !self.msg.starts_with("yaml: line") {
-            write!(f, "{} (line {})", self.msg, self.line)
+            write!(f, "{} (line {}", self.msg, self.line)?;
+            if let Some(p) = &self.path {
+                write!(f, ", {p}")?;
+            }
+            f.write_str(")")
         } else {
             f.write_str(&self.msg)
         }
@@ -80,6 +90,7 @@ impl From<yaml::Error> for ConfigError {
         ConfigError {
             file: None,
             line: e.line,
+            path: None,
             msg: e.msg,
             unmarshal: e.unmarshal,
         }
@@ -1330,6 +1341,7 @@ impl Config {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             file: Some(path.to_path_buf()),
             line: 0,
+            path: None,
             msg: e.to_string(),
             unmarshal: false,
         })?;
@@ -1351,6 +1363,22 @@ impl Config {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
         let root = yaml::parse(text)?;
+        Config::decode(&root, text, base, opts, env).map_err(|mut e| {
+            if e.path.is_none() && e.file.is_none() && e.line > 0 {
+                e.path = yaml::path_at(&root, e.line, e.unmarshal);
+            }
+            e
+        })
+    }
+
+    fn decode(
+        root: &Node,
+        text: &str,
+        base: &Path,
+        opts: LoadOptions,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let root = root.clone();
         let keys = keys_of(&root);
         let mut f = Fields::new(&root, "config.plain")?;
         if opts.agent {
@@ -1487,24 +1515,27 @@ fn load_scrape_config_file(
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
         file: Some(path.to_path_buf()),
         line: 0,
+        path: None,
         msg: e.to_string(),
         unmarshal: false,
     })?;
     let root = yaml::parse(&text).map_err(|e| with_file(e.into()))?;
-    let mut f = Fields::new(&root, "config.ScrapeConfigs").map_err(|e| with_file(e.into()))?;
+    let attach = |e: yaml::Error| {
+        let mut c = with_file(e.into());
+        c.path = yaml::path_at(&root, c.line, c.unmarshal);
+        c
+    };
+    let mut f = Fields::new(&root, "config.ScrapeConfigs").map_err(attach)?;
     let mut out = Vec::new();
     if let Some(n) = f.get("scrape_configs") {
-        for item in n
-            .seq("*config.ScrapeConfig")
-            .map_err(|e| with_file(e.into()))?
-        {
+        for item in n.seq("*config.ScrapeConfig").map_err(attach)? {
             out.push(
                 decode_scrape_config(item, g, path.parent().unwrap_or(Path::new("")))
-                    .map_err(|e| with_file(e.into()))?,
+                    .map_err(attach)?,
             );
         }
     }
-    f.finish().map_err(|e| with_file(e.into()))?;
+    f.finish().map_err(attach)?;
     Ok(out)
 }
 
@@ -1561,6 +1592,18 @@ mod tests {
             e.to_string()
                 .contains("field consult_sd_configs not found in type config.plain"),
             "{e}"
+        );
+        assert!(
+            e.to_string()
+                .ends_with(" (at scrape_configs[0].consult_sd_configs)"),
+            "{e}"
+        );
+        let text = "scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - action: hashmod\n        target_label: x\n";
+        let e =
+            Config::load_str(text, Path::new(""), LoadOptions::default(), &|_| None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "relabel configuration for hashmod requires non-zero modulus (line 4, scrape_configs[0].relabel_configs[0])"
         );
     }
 }

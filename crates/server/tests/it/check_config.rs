@@ -140,7 +140,7 @@ fn check_config_reports_file_line_and_reason_and_checks_every_file() {
     );
     assert!(
         out.stderr.contains(&format!(
-            "  FAILED: parsing YAML file {}: scrape timeout greater than scrape interval for scrape config with job name \"a\" (line 4)",
+            "  FAILED: parsing YAML file {}: scrape timeout greater than scrape interval for scrape config with job name \"a\" (line 4, scrape_configs[0])",
             bad.display()
         )),
         "{out:?}"
