@@ -21,10 +21,14 @@
 //! ```
 
 pub mod config;
+#[cfg(feature = "runtime")]
 pub mod discovery;
+#[cfg(feature = "runtime")]
 pub mod http_client;
+#[cfg(feature = "runtime")]
 pub mod manager;
 pub mod relabel;
 pub mod scrape;
+pub mod sd_file;
 pub mod target;
 pub mod yaml;

@@ -239,7 +239,7 @@ fn good_files_load_with_the_documented_values() {
 /// The file_sd fixtures: valid files give their groups, `null` groups are rejected.
 #[test]
 fn file_sd_fixtures_decode_as_documented() {
-    use prom_scrape::discovery::read_sd_file;
+    use prom_scrape::sd_file::read_sd_file;
     let Some(root) = root() else { return };
     let dir = root.join("sd/file_sd");
     for f in ["valid.yml", "valid.json", "valid3.yml"] {
