@@ -126,9 +126,13 @@ pub(crate) fn eval_series(
     scratch: &mut Scratch,
 ) -> Vec<(usize, f64)> {
     use RangeFn::*;
-    let mut pts = Vec::new();
+    // At most one point per step; most series have one at nearly every step.
+    let mut pts = Vec::with_capacity(if samples.is_empty() { 0 } else { w.ends.len() });
     let range = w.range;
     match f {
+        Rate | Increase | Delta if w.monotone() => {
+            sliding_rate(w, samples, f != Delta, f == Rate, &mut pts);
+        }
         Rate | Increase | Delta => {
             let counter = f != Delta;
             let prefix = &mut scratch.prefix;
@@ -264,6 +268,58 @@ fn prefix_counts(samples: &[Sample], prefix: &mut Vec<u32>, counts: impl Fn(f64,
     for p in samples.windows(2) {
         n += u32::from(counts(p[0].v, p[1].v));
         prefix.push(n);
+    }
+}
+
+/// `rate`/`increase` (`counter`) or `delta` over non-decreasing windows, with the counter
+/// resets inside the window kept as a running count while the two pointers slide, so that
+/// only windows holding one walk their samples.
+fn sliding_rate(
+    w: &Windows,
+    samples: &[Sample],
+    counter: bool,
+    rate: bool,
+    pts: &mut Vec<(usize, f64)>,
+) {
+    let is_reset = |j: usize| counter && samples[j].v < samples[j - 1].v;
+    let (mut lo, mut hi) = (0usize, 0usize);
+    // Resets between consecutive samples of the window: pairs (j - 1, j) with lo < j < hi.
+    let mut inside = 0u32;
+    for (i, &end) in w.ends.iter().enumerate() {
+        let start = end - w.range;
+        while hi < samples.len() && samples[hi].t <= end {
+            if hi > lo && is_reset(hi) {
+                inside += 1;
+            }
+            hi += 1;
+        }
+        while lo < hi && samples[lo].t <= start {
+            lo += 1;
+            if lo < hi && is_reset(lo) {
+                inside -= 1;
+            }
+        }
+        if hi - lo < 2 {
+            continue;
+        }
+        let (first, last) = (samples[lo], samples[hi - 1]);
+        let mut result = last.v - first.v;
+        if inside > 0 {
+            result = add_resets(result, &samples[lo..hi]);
+        }
+        pts.push((
+            i,
+            extrapolate(
+                first,
+                last,
+                hi - lo,
+                result,
+                end - w.range,
+                end,
+                counter,
+                rate,
+            ),
+        ));
     }
 }
 
