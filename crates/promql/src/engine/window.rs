@@ -210,6 +210,43 @@ pub(crate) fn eval_series(
                 });
             }
         }
+        Avg | Sum | Stddev | Stdvar => {
+            // Lanes of up to LANES windows evaluated together: each window's additions stay
+            // in sample order, but the lanes' dependency chains overlap in the CPU.
+            let mut lanes = [(0usize, 0usize, 0usize); LANES];
+            let mut n = 0;
+            let mut flush = |lanes: &[(usize, usize, usize); LANES], n: usize| {
+                let vals = match f {
+                    Avg | Sum => kahan_lanes(samples, lanes).map(|(sum, c)| kahan_value(sum, c)),
+                    _ => welford_lanes(samples, lanes),
+                };
+                for (&(i, lo, hi), v) in lanes[..n].iter().zip(vals) {
+                    let v = match f {
+                        Sum => v,
+                        // A sum that overflowed: the mean computed the slow way.
+                        Avg if v.is_infinite() => mean(&samples[lo..hi]),
+                        Avg => v / (hi - lo) as f64,
+                        Stddev => v.sqrt(),
+                        _ => v,
+                    };
+                    pts.push((i, v));
+                }
+            };
+            w.bounds(samples, |i, lo, hi| {
+                if hi > lo {
+                    lanes[n] = (i, lo, hi);
+                    n += 1;
+                    if n == LANES {
+                        flush(&lanes, n);
+                        n = 0;
+                    }
+                }
+            });
+            if n > 0 {
+                lanes[n..].fill((0, 0, 0));
+                flush(&lanes, n);
+            }
+        }
         _ => {
             w.bounds(samples, |i, lo, hi| {
                 if hi == lo {
@@ -217,16 +254,6 @@ pub(crate) fn eval_series(
                 }
                 let win = &samples[lo..hi];
                 let v = match f {
-                    Avg => mean(win),
-                    Sum => {
-                        let mut k = Kahan::default();
-                        for s in win {
-                            k.add(s.v);
-                        }
-                        k.value()
-                    }
-                    Stddev => variance(win).sqrt(),
-                    Stdvar => variance(win),
                     Deriv if win.len() >= 2 => linear_regression(win, win[0].t).0,
                     PredictLinear if win.len() >= 2 => {
                         let (slope, intercept) = linear_regression(win, args.grid.t(i));
@@ -251,6 +278,65 @@ pub(crate) fn eval_series(
         }
     }
     pts
+}
+
+/// How many windows [`kahan_lanes`] and [`welford_lanes`] sum together.
+const LANES: usize = 4;
+
+/// One step of the compensated sum exactly as [`Kahan::add`] does it, without branches.
+#[inline(always)]
+fn kahan_step(sum: f64, c: f64, v: f64) -> (f64, f64) {
+    let t = sum + v;
+    let (big, small) = if sum.abs() >= v.abs() {
+        (sum, v)
+    } else {
+        (v, sum)
+    };
+    let c = if t.is_infinite() {
+        0.0
+    } else {
+        c + ((big - t) + small)
+    };
+    (t, c)
+}
+
+/// The value of a compensated sum, as [`Kahan::value`].
+fn kahan_value(sum: f64, c: f64) -> f64 {
+    if sum.is_infinite() { sum } else { sum + c }
+}
+
+/// The compensated sums `(sum, c)` of the windows `samples[lo..hi]` of `lanes`
+/// (`(step, lo, hi)`), each added in sample order from zero.
+fn kahan_lanes(samples: &[Sample], lanes: &[(usize, usize, usize); LANES]) -> [(f64, f64); LANES] {
+    let mut acc = [(0.0f64, 0.0f64); LANES];
+    let longest = lanes.iter().map(|l| l.2 - l.1).max().unwrap_or(0);
+    for j in 0..longest {
+        for (a, &(_, lo, hi)) in acc.iter_mut().zip(lanes) {
+            if lo + j < hi {
+                *a = kahan_step(a.0, a.1, samples[lo + j].v);
+            }
+        }
+    }
+    acc
+}
+
+/// The population variances of the windows of `lanes`, each as [`variance`] computes it.
+fn welford_lanes(samples: &[Sample], lanes: &[(usize, usize, usize); LANES]) -> [f64; LANES] {
+    let mut acc = [(0.0f64, 0.0f64, 0.0f64); LANES];
+    let longest = lanes.iter().map(|l| l.2 - l.1).max().unwrap_or(0);
+    for j in 0..longest {
+        for (a, &(_, lo, hi)) in acc.iter_mut().zip(lanes) {
+            if lo + j < hi {
+                let x = samples[lo + j].v;
+                let (n, m, m2) = *a;
+                let n = n + 1.0;
+                let d = x - m;
+                let m = m + d / n;
+                *a = (n, m, m2 + d * (x - m));
+            }
+        }
+    }
+    acc.map(|(n, _, m2)| m2 / n)
 }
 
 /// Whether a value changed between two samples, as `changes` counts (NaN to NaN is no change).
@@ -535,6 +621,9 @@ fn mean(w: &[Sample]) -> f64 {
     sum / w.len() as f64
 }
 
+/// The population variance of a window, by Welford's method (the reference for
+/// [`welford_lanes`]).
+#[cfg(test)]
 fn variance(w: &[Sample]) -> f64 {
     let (mut n, mut m, mut m2) = (0.0, 0.0, 0.0);
     for s in w {
@@ -672,8 +761,8 @@ mod tests {
         a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
     }
 
-    /// Values that exercise the fast paths: counters with resets, repeats, ±0, ±Inf, NaN and
-    /// the staleness marker.
+    /// Values that exercise the fast paths: counters with resets, repeats, ±0, ±Inf, values
+    /// whose sums overflow, NaN and the staleness marker.
     fn value() -> impl Strategy<Value = f64> {
         prop_oneof![
             6 => (0u32..4).prop_map(|d| d as f64),
@@ -682,6 +771,8 @@ mod tests {
             1 => Just(prom_model::value::stale_nan()),
             1 => Just(f64::INFINITY),
             1 => Just(f64::NEG_INFINITY),
+            1 => Just(1.5e308),
+            1 => Just(-1.7e308),
             1 => Just(-0.0),
             1 => Just(0.0),
         ]
