@@ -933,6 +933,8 @@ fn extended_range_function(
     let loaded = ctx.load(vs, lo, hi, range, grid.step, true)?;
     let counter = matches!(name, "rate" | "increase" | "resets");
     let mut out = Vec::new();
+    // The extended window of a step, reused from step to step.
+    let mut w: Vec<RawSample> = Vec::new();
     for (labels, samples) in loaded {
         let mut pts = Vec::new();
         for (i, &end) in ends.iter().enumerate() {
@@ -944,7 +946,7 @@ fn extended_range_function(
                 .checked_sub(1)
                 .map(|k| samples[k])
                 .filter(|x| x.t > start - lookback);
-            let mut w: Vec<RawSample> = Vec::with_capacity(inside.len() + 2);
+            w.clear();
             match ext {
                 RangeExtension::Anchored => {
                     if inside.is_empty() {

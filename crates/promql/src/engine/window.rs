@@ -2,11 +2,13 @@
 //!
 //! Windows slide over a series' samples with two pointers ([`Windows::bounds`]), and each
 //! function is computed from the window's indices where that is exact: the first and last
-//! sample, the count, and the number of counter resets or value changes from prefix counts.
+//! sample, the count, and the number of counter resets or value changes (kept as a running
+//! count while the pointers move, or from prefix counts when the window ends are unordered).
 //! `rate`, `increase` and `delta` only walk a window that holds a counter reset, doing the
 //! same additions in the same order as the direct definition. `min`/`max_over_time` keep a
-//! monotonic queue of candidates. Sums, means, variances, regressions and quantiles walk each
-//! window in sample order, as Prometheus defines their rounding.
+//! monotonic queue of candidates. Sums, means and variances walk each window in sample order,
+//! as Prometheus defines their rounding, four windows at a time so that their dependency
+//! chains overlap; regressions and quantiles walk one window at a time.
 
 use std::collections::VecDeque;
 
