@@ -66,17 +66,42 @@ pub(crate) struct Windows {
     pub ends: Vec<i64>,
     /// The selector, when the argument was a matrix selector (for `absent_over_time`).
     pub selector: Option<VectorSelector>,
+    /// Whether `ends` never decreases, so windows slide forward.
+    monotone: bool,
 }
 
 impl Windows {
-    /// Calls `f(step, window)` for each step with a window, sliding over the samples.
-    pub fn for_each(&self, s: &RangeSeries, mut f: impl FnMut(usize, &[prom_model::Sample])) {
+    /// Windows of `range` ending at `ends` over `series`.
+    pub fn new(
+        series: Vec<RangeSeries>,
+        range: i64,
+        ends: Vec<i64>,
+        selector: Option<VectorSelector>,
+    ) -> Windows {
+        let monotone = ends.windows(2).all(|w| w[0] <= w[1]);
+        Windows {
+            series,
+            range,
+            ends,
+            selector,
+            monotone,
+        }
+    }
+
+    /// Whether the window ends never decrease: then the windows' start and end indices (see
+    /// [`Windows::bounds`]) never decrease either.
+    pub fn monotone(&self) -> bool {
+        self.monotone
+    }
+
+    /// Calls `f(step, lo, hi)` for each step, `samples[lo..hi]` being the step's window
+    /// (`lo == hi` when empty), sliding two pointers over the samples.
+    #[inline]
+    pub fn bounds(&self, samples: &[prom_model::Sample], mut f: impl FnMut(usize, usize, usize)) {
         let (mut lo, mut hi) = (0usize, 0usize);
-        let samples = &s.samples;
-        let monotone = self.ends.windows(2).all(|w| w[0] <= w[1]);
         for (i, &end) in self.ends.iter().enumerate() {
             let start = end - self.range;
-            if monotone {
+            if self.monotone {
                 while hi < samples.len() && samples[hi].t <= end {
                     hi += 1;
                 }
@@ -85,10 +110,25 @@ impl Windows {
                 }
             } else {
                 lo = samples.partition_point(|x| x.t <= start);
-                hi = samples.partition_point(|x| x.t <= end);
+                hi = samples.partition_point(|x| x.t <= end).max(lo);
             }
-            f(i, &samples[lo..hi.max(lo)]);
+            f(i, lo, hi);
         }
+    }
+
+    /// Calls `f(step, window)` for each step with a window, sliding over the samples.
+    pub fn for_each(&self, s: &RangeSeries, mut f: impl FnMut(usize, &[prom_model::Sample])) {
+        let samples = &s.samples;
+        self.bounds(samples, |i, lo, hi| f(i, &samples[lo..hi]));
+    }
+
+    /// The most samples the windows of one step hold together, over all series.
+    pub fn peak_samples(&self) -> usize {
+        let mut per_step = vec![0usize; self.ends.len()];
+        for s in &self.series {
+            self.bounds(&s.samples, |i, lo, hi| per_step[i] += hi - lo);
+        }
+        per_step.into_iter().max().unwrap_or(0)
     }
 }
 
@@ -194,6 +234,14 @@ pub(crate) struct Ctx<'q> {
 }
 
 impl Ctx<'_> {
+    /// The query's cancellation flag and deadline, for checks on other threads.
+    pub fn stop(&self) -> super::par::Stop {
+        super::par::Stop {
+            cancel: self.opts.cancel.clone(),
+            deadline: self.deadline,
+        }
+    }
+
     pub fn check(&self, site: &'static str) -> Result<()> {
         if let Some(flag) = &self.opts.cancel
             && flag.load(Ordering::Relaxed)
@@ -715,8 +763,8 @@ pub(crate) fn eval_windows(ctx: &mut Ctx<'_>, expr: &Expr, grid: Grid) -> Result
             let lo = ends.iter().copied().min().unwrap_or(0) - range;
             let hi = ends.iter().copied().max().unwrap_or(0);
             let loaded = ctx.load(vs, lo, hi, range, grid.step, true)?;
-            let w = Windows {
-                series: loaded
+            let w = Windows::new(
+                loaded
                     .into_iter()
                     .map(|(labels, samples)| RangeSeries {
                         labels,
@@ -726,15 +774,15 @@ pub(crate) fn eval_windows(ctx: &mut Ctx<'_>, expr: &Expr, grid: Grid) -> Result
                     .collect(),
                 range,
                 ends,
-                selector: Some(vs.clone()),
-            };
-            // As in Prometheus, what counts is the samples of one step's windows, held together.
-            let mut per_step = vec![0usize; w.ends.len()];
-            for s in &w.series {
-                w.for_each(s, |i, win| per_step[i] += win.len());
-            }
-            let peak = per_step.into_iter().max().unwrap_or(0);
-            if ctx.samples + peak > ctx.opts.max_samples {
+                Some(vs.clone()),
+            );
+            // As in Prometheus, what counts is the samples of one step's windows, held
+            // together. No step holds more than all the loaded samples: count per step only
+            // when those could break the limit.
+            let loaded: usize = w.series.iter().map(|s| s.samples.len()).sum();
+            if ctx.samples + loaded > ctx.opts.max_samples
+                && ctx.samples + w.peak_samples() > ctx.opts.max_samples
+            {
                 return Err(EvalError::TooManySamples("query execution"));
             }
             Ok(w)
@@ -790,12 +838,7 @@ pub(crate) fn eval_windows(ctx: &mut Ctx<'_>, expr: &Expr, grid: Grid) -> Result
                     Val::Str(_) => Vec::new(),
                 }
             };
-            Ok(Windows {
-                series,
-                range,
-                ends,
-                selector: None,
-            })
+            Ok(Windows::new(series, range, ends, None))
         }
         _ => Err(EvalError::InvalidQuery("expected a range vector".into())),
     }

@@ -4,13 +4,14 @@ use std::collections::HashMap;
 
 use prom_model::{Labels, METRIC_NAME, Sample as RawSample};
 
-use super::aggregate::Kahan;
 use super::error::{EvalError, Result};
 use super::eval::{
     Ctx, Grid, Out, Sv, Val, Windows, absent_labels, check_unique_per_step, eval, eval_scalar,
     eval_selector, eval_string, eval_vector, eval_windows, unwrap_parens,
 };
+use super::par;
 use super::value::format_float;
+use super::window::{Args, RangeFn, Scratch, eval_series};
 use crate::ast::{Call, Expr, RangeExtension, ValueType};
 use crate::ast::{Span, VectorSelector};
 
@@ -754,119 +755,6 @@ fn histogram_fraction(ctx: &mut Ctx<'_>, c: &Call, grid: Grid) -> Result<Val> {
     Ok(Val::Vector(out.series))
 }
 
-/// The rate/increase/delta family with Prometheus's extrapolation to the window's edges.
-fn extrapolated(w: &[RawSample], start: i64, end: i64, counter: bool, rate: bool) -> Option<f64> {
-    if w.len() < 2 {
-        return None;
-    }
-    let (first, last) = (w[0], w[w.len() - 1]);
-    let mut result = last.v - first.v;
-    if counter {
-        for p in w.windows(2) {
-            if p[1].v < p[0].v {
-                result += p[0].v;
-            }
-        }
-    }
-    let sampled = (last.t - first.t) as f64 / 1000.0;
-    let avg = sampled / (w.len() - 1) as f64;
-    let threshold = avg * 1.1;
-    let mut to_start = (first.t - start) as f64 / 1000.0;
-    let mut to_end = (end - last.t) as f64 / 1000.0;
-    if to_start >= threshold {
-        to_start = avg / 2.0;
-    }
-    if counter && result > 0.0 && first.v >= 0.0 {
-        let to_zero = sampled * (first.v / result);
-        if to_zero < to_start {
-            to_start = to_zero;
-        }
-    }
-    if to_end >= threshold {
-        to_end = avg / 2.0;
-    }
-    let mut factor = (sampled + to_start + to_end) / sampled;
-    if rate {
-        factor /= (end - start) as f64 / 1000.0;
-    }
-    Some(result * factor)
-}
-
-fn linear_regression(w: &[RawSample], intercept_t: i64) -> (f64, f64) {
-    let init = w[0].v;
-    if w.iter().all(|s| s.v == init) {
-        if init.is_infinite() {
-            return (f64::NAN, f64::NAN);
-        }
-        return (0.0, init);
-    }
-    let (mut sx, mut sy, mut sxy, mut sx2) = (
-        Kahan::default(),
-        Kahan::default(),
-        Kahan::default(),
-        Kahan::default(),
-    );
-    let n = w.len() as f64;
-    for s in w {
-        let x = (s.t - intercept_t) as f64 / 1000.0;
-        sx.add(x);
-        sy.add(s.v);
-        sxy.add(x * s.v);
-        sx2.add(x * x);
-    }
-    let (sx, sy, sxy, sx2) = (sx.value(), sy.value(), sxy.value(), sx2.value());
-    let cov = sxy - sx * sy / n;
-    let var = sx2 - sx * sx / n;
-    let slope = cov / var;
-    (slope, sy / n - slope * sx / n)
-}
-
-fn mean(w: &[RawSample]) -> f64 {
-    let mut k = Kahan::default();
-    for s in w {
-        k.add(s.v);
-    }
-    let sum = k.value();
-    if sum.is_infinite() {
-        let mut m = 0.0;
-        for (i, s) in w.iter().enumerate() {
-            m += (s.v - m) / (i + 1) as f64;
-        }
-        if m.is_finite() {
-            return m;
-        }
-    }
-    sum / w.len() as f64
-}
-
-fn variance(w: &[RawSample]) -> f64 {
-    let (mut n, mut m, mut m2) = (0.0, 0.0, 0.0);
-    for s in w {
-        n += 1.0;
-        let d = s.v - m;
-        m += d / n;
-        m2 += d * (s.v - m);
-    }
-    m2 / n
-}
-
-fn holt_winters(w: &[RawSample], sf: f64, tf: f64) -> Option<f64> {
-    if w.len() < 2 {
-        return None;
-    }
-    let (mut s0, mut s1, mut b) = (0.0, w[0].v, w[1].v - w[0].v);
-    for (i, s) in w.iter().enumerate().skip(1) {
-        let x = sf * s.v;
-        if i > 1 {
-            b = tf * (s1 - s0) + (1.0 - tf) * b;
-        }
-        let y = (1.0 - sf) * (s1 + b);
-        s0 = s1;
-        s1 = x + y;
-    }
-    Some(s1)
-}
-
 fn range_function(ctx: &mut Ctx<'_>, c: &Call, grid: Grid) -> Result<Val> {
     let name = c.func.name;
     let mi = c
@@ -957,113 +845,45 @@ fn range_function(ctx: &mut Ctx<'_>, c: &Call, grid: Grid) -> Result<Val> {
             }]
         }));
     }
+    let Some(f) = RangeFn::from_name(name) else {
+        if w.series.iter().any(|s| {
+            let mut any = false;
+            w.for_each(s, |_, win| any |= !win.is_empty());
+            any
+        }) {
+            return Err(EvalError::Unsupported(format!(
+                "function {name}() is not implemented"
+            )));
+        }
+        return Ok(Val::Vector(Vec::new()));
+    };
+    let args = Args {
+        scalars: &scalars,
+        grid,
+    };
+    let samples: usize = w.series.iter().map(|s| s.samples.len()).sum();
+    let per_step = if f.walks_windows() {
+        // Each sample is in about range / step windows.
+        let span = w.ends.last().copied().unwrap_or(0) - w.ends.first().copied().unwrap_or(0);
+        let spacing = (span / w.ends.len().max(1) as i64).max(1);
+        (w.range / spacing).clamp(1, w.ends.len().max(1) as i64) as usize
+    } else {
+        1
+    };
+    let work = samples
+        .saturating_mul(per_step)
+        .saturating_add(w.series.len().saturating_mul(w.ends.len()));
+    let threads = par::threads_for(ctx.opts.parallelism, w.series.len(), work);
+    let results = par::map(
+        &w.series,
+        threads,
+        &ctx.stop(),
+        "range function",
+        Scratch::default,
+        |scratch, s| eval_series(f, &w, &s.samples, &args, scratch),
+    )?;
     let mut out = Vec::with_capacity(w.series.len());
-    for (si, s) in w.series.iter().enumerate() {
-        if si % 256 == 0 {
-            ctx.check("range function")?;
-        }
-        let mut pts = Vec::new();
-        let mut err = None;
-        w.for_each(s, |i, win| {
-            if win.is_empty() {
-                return;
-            }
-            let end = w.ends[i];
-            let start = end - w.range;
-            let v = match name {
-                "rate" => extrapolated(win, start, end, true, true),
-                "increase" => extrapolated(win, start, end, true, false),
-                "delta" => extrapolated(win, start, end, false, false),
-                "irate" | "idelta" => {
-                    if win.len() < 2 {
-                        None
-                    } else {
-                        let (a, b) = (win[win.len() - 2], win[win.len() - 1]);
-                        if name == "idelta" {
-                            Some(b.v - a.v)
-                        } else {
-                            let d = if b.v < a.v { b.v } else { b.v - a.v };
-                            let dt = (b.t - a.t) as f64 / 1000.0;
-                            if dt == 0.0 { None } else { Some(d / dt) }
-                        }
-                    }
-                }
-                "deriv" => (win.len() >= 2).then(|| linear_regression(win, win[0].t).0),
-                "predict_linear" => (win.len() >= 2).then(|| {
-                    let (slope, intercept) = linear_regression(win, grid.t(i));
-                    slope * scalars[0][i] + intercept
-                }),
-                "resets" => Some(win.windows(2).filter(|p| p[1].v < p[0].v).count() as f64),
-                "changes" => Some(
-                    win.windows(2)
-                        .filter(|p| p[1].v != p[0].v && !(p[1].v.is_nan() && p[0].v.is_nan()))
-                        .count() as f64,
-                ),
-                "avg_over_time" => Some(mean(win)),
-                "sum_over_time" => {
-                    let mut k = Kahan::default();
-                    win.iter().for_each(|s| k.add(s.v));
-                    Some(k.value())
-                }
-                "count_over_time" => Some(win.len() as f64),
-                "present_over_time" => Some(1.0),
-                "last_over_time" => Some(win[win.len() - 1].v),
-                "first_over_time" => Some(win[0].v),
-                "ts_of_last_over_time" => Some(win[win.len() - 1].t as f64 / 1000.0),
-                "ts_of_first_over_time" => Some(win[0].t as f64 / 1000.0),
-                "min_over_time"
-                | "max_over_time"
-                | "ts_of_min_over_time"
-                | "ts_of_max_over_time" => {
-                    let max = name.contains("max");
-                    let mut best = win[0];
-                    for s in &win[1..] {
-                        let better = if max { s.v > best.v } else { s.v < best.v };
-                        let take = if name.starts_with("ts_of") {
-                            better || (s.v == best.v)
-                        } else {
-                            better
-                        };
-                        if take || best.v.is_nan() {
-                            best = *s;
-                        }
-                    }
-                    Some(if name.starts_with("ts_of") {
-                        best.t as f64 / 1000.0
-                    } else {
-                        best.v
-                    })
-                }
-                "stddev_over_time" => Some(variance(win).sqrt()),
-                "stdvar_over_time" => Some(variance(win)),
-                "quantile_over_time" => {
-                    let mut vals: Vec<f64> = win.iter().map(|s| s.v).collect();
-                    Some(quantile(scalars[0][i], &mut vals))
-                }
-                "mad_over_time" => {
-                    let mut vals: Vec<f64> = win.iter().map(|s| s.v).collect();
-                    if vals.iter().any(|v| v.is_nan()) {
-                        return pts.push((i, f64::NAN));
-                    }
-                    let med = quantile(0.5, &mut vals);
-                    let mut dev: Vec<f64> = vals.iter().map(|v| (v - med).abs()).collect();
-                    Some(quantile(0.5, &mut dev))
-                }
-                "double_exponential_smoothing" => holt_winters(win, scalars[0][i], scalars[1][i]),
-                _ => {
-                    err = Some(EvalError::Unsupported(format!(
-                        "function {name}() is not implemented"
-                    )));
-                    None
-                }
-            };
-            if let Some(v) = v {
-                pts.push((i, v));
-            }
-        });
-        if let Some(e) = err {
-            return Err(e);
-        }
+    for (s, pts) in w.series.iter().zip(results) {
         ctx.add_samples(pts.len())?;
         if !pts.is_empty() {
             out.push(Sv {
@@ -1113,6 +933,8 @@ fn extended_range_function(
     let loaded = ctx.load(vs, lo, hi, range, grid.step, true)?;
     let counter = matches!(name, "rate" | "increase" | "resets");
     let mut out = Vec::new();
+    // The extended window of a step, reused from step to step.
+    let mut w: Vec<RawSample> = Vec::new();
     for (labels, samples) in loaded {
         let mut pts = Vec::new();
         for (i, &end) in ends.iter().enumerate() {
@@ -1124,7 +946,7 @@ fn extended_range_function(
                 .checked_sub(1)
                 .map(|k| samples[k])
                 .filter(|x| x.t > start - lookback);
-            let mut w: Vec<RawSample> = Vec::with_capacity(inside.len() + 2);
+            w.clear();
             match ext {
                 RangeExtension::Anchored => {
                     if inside.is_empty() {
@@ -1414,6 +1236,7 @@ mod tests {
 
     #[test]
     fn rate_extrapolation() {
+        use super::super::window::extrapolated;
         let s = |t: i64, v: f64| RawSample::new(t, v);
         // Samples cover the whole window: no extrapolation needed beyond the edges.
         let w = [s(10_000, 1.0), s(20_000, 2.0), s(30_000, 3.0)];

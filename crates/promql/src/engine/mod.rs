@@ -37,7 +37,9 @@ mod binary;
 mod error;
 mod eval;
 mod functions;
+mod par;
 mod value;
+mod window;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -50,7 +52,7 @@ pub use error::{EvalError, Result};
 pub use value::{Point, Sample, Series, Value, format_float};
 
 /// Engine settings. Defaults: 5 minute lookback, 50 million samples, no timeout, 1 minute
-/// default subquery step.
+/// default subquery step, one thread per available core.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
     /// How far back an instant selector looks for a sample, in milliseconds (default 5m).
@@ -66,6 +68,11 @@ pub struct EngineOptions {
     pub default_subquery_step: i64,
     /// Raised by another thread to stop running queries with [`EvalError::Canceled`].
     pub cancel: Option<Arc<AtomicBool>>,
+    /// The most threads one query uses to evaluate range functions (`rate`, `*_over_time`, …)
+    /// over its series (default: [`std::thread::available_parallelism`]). Small evaluations
+    /// stay on the calling thread; `1` (or `0`) never starts a thread. Results are the same
+    /// whatever the setting.
+    pub parallelism: usize,
 }
 
 impl Default for EngineOptions {
@@ -76,6 +83,9 @@ impl Default for EngineOptions {
             timeout: None,
             default_subquery_step: 60 * 1000,
             cancel: None,
+            parallelism: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
         }
     }
 }
@@ -108,6 +118,12 @@ impl EngineOptions {
     /// Sets the cancellation flag.
     pub fn cancel(mut self, flag: Arc<AtomicBool>) -> Self {
         self.cancel = Some(flag);
+        self
+    }
+
+    /// Sets the most threads a query evaluates range functions on (`1`: serial).
+    pub fn parallelism(mut self, n: usize) -> Self {
+        self.parallelism = n;
         self
     }
 }

@@ -1,6 +1,7 @@
 //! prom-promql integration tests.
 
 mod engine;
+mod parallel;
 mod parser;
 mod script;
 mod script_run;

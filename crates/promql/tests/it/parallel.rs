@@ -1,0 +1,173 @@
+//! Range functions split over threads give exactly what one thread gives.
+
+use prom_model::value::stale_nan;
+use prom_model::{Appendable, Labels, MemoryStorage};
+use prom_promql::engine::{Engine, EngineOptions, QueryResult, Value};
+use prom_promql::parse;
+
+/// A small deterministic generator (splitmix64).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// 400 counters and gauges over two hours at irregular intervals, with counter resets,
+/// repeated values, NaNs, gaps and staleness markers.
+fn random_storage(seed: u64) -> MemoryStorage {
+    let mut rng = Rng(seed);
+    let st = MemoryStorage::new();
+    let mut app = st.appender();
+    for s in 0..400 {
+        let name = if s % 2 == 0 { "req_total" } else { "temp" };
+        let inst = format!("i{s}");
+        let job = format!("j{}", s % 7);
+        let labels = Labels::from_pairs(&[("__name__", name), ("instance", &inst), ("job", &job)]);
+        let (mut t, mut c) = (rng.below(15_000) as i64, 0.0f64);
+        while t < 2 * 3_600_000 {
+            let v = match rng.below(100) {
+                0 => f64::NAN,
+                1 => stale_nan(),
+                2..=4 => {
+                    c = (rng.below(10)) as f64;
+                    c
+                }
+                5..=20 => c,
+                _ if s % 2 == 0 => {
+                    c += rng.below(1000) as f64 / 10.0;
+                    c
+                }
+                _ => (rng.below(2_000_001) as f64 - 1e6) / 1e3,
+            };
+            app.append(None, &labels, t, v).unwrap();
+            // Mostly 15 s apart, sometimes jittered, sometimes a long gap.
+            t += match rng.below(20) {
+                0 => 600_000 + rng.below(300_000) as i64,
+                1..=4 => 1 + rng.below(30_000) as i64,
+                _ => 15_000,
+            };
+        }
+    }
+    app.commit().unwrap();
+    drop(app);
+    st
+}
+
+/// The result with every float as its bits, so NaNs compare too.
+fn bits(r: &QueryResult) -> String {
+    let mut out = String::new();
+    match &r.value {
+        Value::Matrix(m) => {
+            for s in m {
+                out.push_str(&s.labels.to_string());
+                for p in &s.points {
+                    out.push_str(&format!(" {}:{:x}", p.t, p.v.to_bits()));
+                }
+                out.push('\n');
+            }
+        }
+        Value::Vector(v) => {
+            for s in v {
+                out.push_str(&format!("{} {}:{:x}\n", s.labels, s.t, s.v.to_bits()));
+            }
+        }
+        other => out.push_str(&format!("{other:?}")),
+    }
+    out.push_str(&format!("{:?} {:?}", r.warnings, r.infos));
+    out
+}
+
+/// Fails naming the first line (series) where the two results differ.
+fn assert_same(a: &QueryResult, b: &QueryResult, what: &str) {
+    let (a, b) = (bits(a), bits(b));
+    if let Some((x, y)) = a.lines().zip(b.lines()).find(|(x, y)| x != y) {
+        let cut = |s: &str| s.chars().take(400).collect::<String>();
+        panic!("{what}: serial\n{}\nparallel\n{}", cut(x), cut(y));
+    }
+    assert_eq!(a.lines().count(), b.lines().count(), "{what}: series count");
+}
+
+const QUERIES: &[&str] = &[
+    "rate(req_total[5m])",
+    "increase(req_total[10m])",
+    "delta(temp[5m])",
+    "irate(req_total[5m])",
+    "idelta(temp[5m])",
+    "resets(req_total[15m])",
+    "changes(temp[15m])",
+    "deriv(temp[10m])",
+    "predict_linear(temp[10m], 600)",
+    "avg_over_time(temp[10m])",
+    "sum_over_time(temp[10m])",
+    "count_over_time(temp[10m])",
+    "present_over_time(temp[10m])",
+    "last_over_time(temp[10m])",
+    "first_over_time(temp[10m])",
+    "ts_of_last_over_time(temp[10m])",
+    "ts_of_first_over_time(temp[10m])",
+    "min_over_time(temp[10m])",
+    "max_over_time(temp[10m])",
+    "ts_of_min_over_time(temp[10m])",
+    "ts_of_max_over_time(temp[10m])",
+    "stddev_over_time(temp[10m])",
+    "stdvar_over_time(temp[10m])",
+    "quantile_over_time(0.9, temp[10m])",
+    "mad_over_time(temp[10m])",
+    "double_exponential_smoothing(temp[10m], 0.3, 0.6)",
+    "rate(temp[5m])",
+    "max_over_time(rate(req_total[5m])[30m:1m])",
+    "sum by (job) (rate(req_total[5m]))",
+    "avg_over_time(temp[10m] offset 3m)",
+    "max_over_time(temp[10m] @ 3600)",
+];
+
+#[test]
+fn parallel_range_functions_match_serial() {
+    let st = random_storage(7);
+    let serial = Engine::new(EngineOptions::default().parallelism(1));
+    let parallel = Engine::new(EngineOptions::default().parallelism(4));
+    for q in QUERIES {
+        let expr = parse(q).unwrap();
+        for step in [15_000, 60_000] {
+            let a = serial.range(&st, &expr, 0, 2 * 3_600_000, step).unwrap();
+            let b = parallel.range(&st, &expr, 0, 2 * 3_600_000, step).unwrap();
+            let Value::Matrix(m) = &a.value else {
+                panic!("{q}: a matrix")
+            };
+            assert!(m.len() >= 7, "{q}: only {} series", m.len());
+            assert_same(&a, &b, &format!("{q} step {step}"));
+        }
+        let a = serial.instant(&st, &expr, 3_600_000).unwrap();
+        let b = parallel.instant(&st, &expr, 3_600_000).unwrap();
+        assert_same(&a, &b, &format!("{q} instant"));
+    }
+}
+
+#[test]
+fn parallel_evaluation_keeps_the_sample_limit() {
+    let st = random_storage(11);
+    let expr = parse("count_over_time(temp[10m])").unwrap();
+    for threads in [1, 4] {
+        // 200 series, 481 steps: far more output points than allowed.
+        let engine = Engine::new(
+            EngineOptions::default()
+                .parallelism(threads)
+                .max_samples(60_000),
+        );
+        let r = engine.range(&st, &expr, 0, 2 * 3_600_000, 15_000);
+        assert!(
+            matches!(r, Err(prom_promql::engine::EvalError::TooManySamples(_))),
+            "{threads} threads: {r:?}"
+        );
+    }
+}
