@@ -545,27 +545,41 @@ pub(crate) fn check_unique_per_step(series: &[Sv]) -> Result<()> {
     Ok(())
 }
 
+/// The series of a range query's result: by their final labels, sorted, the points of series
+/// whose labels became equal merged (two values at one step are an error).
+///
+/// Series are usually unique already: they are sorted once (not at all when they come sorted)
+/// and equal labels found as neighbours; labels are moved, not cloned.
 fn merge_range(series: Vec<Sv>, grid: Grid) -> Result<Vec<Series>> {
-    let mut by: HashMap<Labels, Vec<(usize, f64)>> = HashMap::new();
-    for s in series {
-        if s.pts.is_empty() {
-            continue;
-        }
-        let l = effective_labels(&s);
-        match by.get_mut(&l) {
-            Some(pts) => {
-                pts.extend(s.pts);
-                pts.sort_by_key(|p| p.0);
-                if pts.windows(2).any(|w| w[0].0 == w[1].0) {
+    let mut all: Vec<(Labels, Vec<(usize, f64)>)> = series
+        .into_iter()
+        .filter(|s| !s.pts.is_empty())
+        .map(|s| {
+            let labels = if s.drop_name {
+                drop_metric_name(&s.labels)
+            } else {
+                s.labels
+            };
+            (labels, s.pts)
+        })
+        .collect();
+    if !all.is_sorted_by(|a, b| a.0 <= b.0) {
+        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    }
+    let mut merged: Vec<(Labels, Vec<(usize, f64)>)> = Vec::with_capacity(all.len());
+    for (labels, pts) in all {
+        match merged.last_mut() {
+            Some(last) if last.0 == labels => {
+                last.1.extend(pts);
+                last.1.sort_by_key(|p| p.0);
+                if last.1.windows(2).any(|w| w[0].0 == w[1].0) {
                     return Err(EvalError::DuplicateLabelset);
                 }
             }
-            None => {
-                by.insert(l, s.pts);
-            }
+            _ => merged.push((labels, pts)),
         }
     }
-    let mut out: Vec<Series> = by
+    Ok(merged
         .into_iter()
         .map(|(labels, pts)| Series {
             labels,
@@ -574,9 +588,7 @@ fn merge_range(series: Vec<Sv>, grid: Grid) -> Result<Vec<Series>> {
                 .map(|(i, v)| Point { t: grid.t(i), v })
                 .collect(),
         })
-        .collect();
-    out.sort_by(|a, b| a.labels.cmp(&b.labels));
-    Ok(out)
+        .collect())
 }
 
 /// Evaluates an expression of scalar, string or instant-vector type over `grid`.
@@ -664,11 +676,29 @@ pub(crate) fn eval_selector(
     let loaded = ctx.load(vs, lo, hi, 0, grid.step, false)?;
     let mut out = Vec::with_capacity(loaded.len());
     let mut points = 0usize;
+    // Without `@`, or with an `@` that is the same at every step, evaluation times increase:
+    // a series can only have points at the steps from its first sample to one lookback past
+    // its last, and one cursor walks its samples forwards.
+    let monotone = times.is_sorted();
     for (labels, samples) in loaded {
-        let mut pts = Vec::new();
+        let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
+            continue;
+        };
+        let (from, to) = if monotone {
+            (
+                times.partition_point(|&t| t < first.t),
+                times.partition_point(|&t| t < last.t.saturating_add(lookback)),
+            )
+        } else {
+            (0, times.len())
+        };
+        if from >= to {
+            continue;
+        }
+        let mut pts = Vec::with_capacity(to - from);
         let mut j = 0usize;
-        for (i, &et) in times.iter().enumerate() {
-            if j > 0 && samples[j - 1].t > et {
+        for (i, &et) in times.iter().enumerate().take(to).skip(from) {
+            if !monotone && j > 0 && samples[j - 1].t > et {
                 j = samples.partition_point(|s| s.t <= et);
             }
             while j < samples.len() && samples[j].t <= et {

@@ -1,5 +1,6 @@
 //! prom-promql integration tests.
 
+mod aggregate;
 mod engine;
 mod parser;
 mod script;
