@@ -222,7 +222,14 @@ fn vector_vector(
     let empty = Labels::new();
     let mut slot: Vec<Option<(usize, f64)>> = vec![None; sigs.len()];
     let mut matched: Vec<Option<usize>> = vec![None; sigs.len()];
-    let mut produced: HashSet<usize> = HashSet::new();
+    // The step at which each output series last got a point, to find two matches producing
+    // the same series at one step.
+    let mut produced_at: Vec<usize> = Vec::new();
+    // The last (one-side series, output series) of each many-side series, and the output
+    // series of each one-side series filled without a match: most series pair with the same
+    // partner at every step, so the map of pairs is rarely consulted.
+    let mut last_of_many: Vec<(usize, usize)> = vec![(usize::MAX, usize::MAX); many.len()];
+    let mut of_unmatched_one: Vec<usize> = vec![usize::MAX; one.len()];
     let mut pairs: Vec<(Option<usize>, f64, Option<usize>, f64)> = Vec::new();
     for i in 0..grid.n {
         if i % 64 == 0 {
@@ -244,7 +251,6 @@ fn vector_vector(
             slot[osig[j]] = Some((j, v));
         }
         pairs.clear();
-        produced.clear();
         for &(j, v) in &mcols[i] {
             let sig = msig[j];
             match slot[sig] {
@@ -298,8 +304,15 @@ fn vector_vector(
                 arith(b.op, l, r)
             };
             let key = (j.unwrap_or(usize::MAX), k.unwrap_or(usize::MAX));
-            let idx = match out_index.get(&key) {
-                Some(&idx) => idx,
+            let cached = match (j, k) {
+                (Some(j), _) if last_of_many[j].1 != usize::MAX && last_of_many[j].0 == key.1 => {
+                    Some(last_of_many[j].1)
+                }
+                (None, Some(k)) if of_unmatched_one[k] != usize::MAX => Some(of_unmatched_one[k]),
+                _ => out_index.get(&key).copied(),
+            };
+            let idx = match cached {
+                Some(idx) => idx,
                 None => {
                     let (labels, dn) = match (j, k) {
                         (Some(j), Some(k)) => (
@@ -323,11 +336,22 @@ fn vector_vector(
                     idx
                 }
             };
-            if m.card != Cardinality::OneToOne && !produced.insert(idx) {
-                return Err(EvalError::ManyToMany(
-                    "multiple matches for labels: grouping labels must ensure unique matches"
-                        .into(),
-                ));
+            match (j, k) {
+                (Some(j), _) => last_of_many[j] = (key.1, idx),
+                (None, Some(k)) => of_unmatched_one[k] = idx,
+                (None, None) => {}
+            }
+            if m.card != Cardinality::OneToOne {
+                if produced_at.len() <= idx {
+                    produced_at.resize(idx + 1, usize::MAX);
+                }
+                if produced_at[idx] == i {
+                    return Err(EvalError::ManyToMany(
+                        "multiple matches for labels: grouping labels must ensure unique matches"
+                            .into(),
+                    ));
+                }
+                produced_at[idx] = i;
             }
             out.series[idx].pts.push((i, value));
         }

@@ -131,7 +131,14 @@ impl Out {
 
 /// Transposes series into per-step columns of `(series index, value)`.
 pub(crate) fn columns(series: &[Sv], n: usize) -> Vec<Vec<(usize, f64)>> {
-    let mut cols: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n];
+    // Counted first, so that each column is allocated once at its size.
+    let mut len = vec![0usize; n];
+    for s in series {
+        for &(i, _) in &s.pts {
+            len[i] += 1;
+        }
+    }
+    let mut cols: Vec<Vec<(usize, f64)>> = len.into_iter().map(Vec::with_capacity).collect();
     for (si, s) in series.iter().enumerate() {
         for &(i, v) in &s.pts {
             cols[i].push((si, v));

@@ -1,6 +1,7 @@
 //! prom-promql integration tests.
 
 mod aggregate;
+mod binary;
 mod engine;
 mod parser;
 mod script;
