@@ -2,12 +2,13 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::hash::{BuildHasher, Hasher};
 
 use prom_model::Labels;
 
 use super::error::{EvalError, Result};
-use super::eval::{Ctx, Grid, Out, Sv, Val, eval_scalar, eval_string, eval_vector, is_name_label};
+use super::eval::{
+    Ctx, FastHash, Grid, Out, Sv, Val, eval_scalar, eval_string, eval_vector, is_name_label,
+};
 use super::functions::quantile;
 use super::value::format_float;
 use crate::ast::{AggregateExpr, AggregateOp};
@@ -163,7 +164,7 @@ impl Groups {
         // The key is the grouping labels' names and values, each followed by a 0xff byte (which
         // never occurs in UTF-8), so equal keys mean equal group label sets; the `Labels` of a
         // group is only built for its first series.
-        let mut index: HashMap<Box<[u8]>, u32, FxBuild> = HashMap::default();
+        let mut index: HashMap<Box<[u8]>, u32, FastHash> = HashMap::default();
         let mut key: Vec<u8> = Vec::new();
         let mut of = Vec::with_capacity(input.len());
         let mut labels: Vec<Labels> = Vec::new();
@@ -646,8 +647,8 @@ fn count_values(
     let mut buckets = StepBuckets::default();
     buckets.fill(input, 0..input.len() as u32, n);
     let mut out = Out::default();
-    let mut series_of: HashMap<(u32, u64), usize, FxBuild> = HashMap::default();
-    let mut at: HashMap<(u32, u64), usize, FxBuild> = HashMap::default();
+    let mut series_of: HashMap<(u32, u64), usize, FastHash> = HashMap::default();
+    let mut at: HashMap<(u32, u64), usize, FastHash> = HashMap::default();
     let mut counts: Vec<((u32, u64), f64)> = Vec::new();
     for i in 0..n {
         if i % 64 == 63 {
@@ -686,66 +687,6 @@ fn count_values(
         }
     }
     Ok(out.series)
-}
-
-/// Hashes small keys (integers, short label strings) fast; a final mix spreads every input bit
-/// into the low bits that pick a hash table's bucket.
-#[derive(Debug, Default, Clone, Copy)]
-struct FxBuild;
-
-impl BuildHasher for FxBuild {
-    type Hasher = FxHasher;
-    fn build_hasher(&self) -> FxHasher {
-        FxHasher(0)
-    }
-}
-
-#[derive(Debug)]
-struct FxHasher(u64);
-
-impl FxHasher {
-    #[inline]
-    fn mix(&mut self, w: u64) {
-        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            self.mix(u64::from_le_bytes(c.try_into().unwrap_or([0; 8])));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            self.mix(u64::from_le_bytes(w));
-        }
-        self.mix(bytes.len() as u64);
-    }
-
-    fn write_u32(&mut self, v: u32) {
-        self.mix(v as u64);
-    }
-
-    fn write_u64(&mut self, v: u64) {
-        self.mix(v);
-    }
-
-    fn write_usize(&mut self, v: usize) {
-        self.mix(v as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        // The murmur3 64-bit finaliser.
-        let mut h = self.0;
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        h ^ (h >> 33)
-    }
 }
 
 fn desc_nan_last(a: f64, b: f64) -> std::cmp::Ordering {

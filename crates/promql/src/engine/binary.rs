@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use prom_model::{Labels, METRIC_NAME};
 
 use super::error::{EvalError, Result};
-use super::eval::{Ctx, Grid, Out, Sv, Val, columns, eval, go_labels};
+use super::eval::{Ctx, FastHash, Grid, Out, Sv, Val, columns, eval, go_labels};
 use crate::ast::{BinaryExpr, BinaryOp, Cardinality, VectorMatching};
 
 /// `a op b` for an arithmetic operator.
@@ -120,7 +120,8 @@ fn set_op(op: BinaryOp, m: &VectorMatching, lhs: Vec<Sv>, rhs: Vec<Sv>, grid: Gr
     for i in 0..grid.n {
         match op {
             BinaryOp::And | BinaryOp::Unless => {
-                let present: HashSet<&Labels> = rcols[i].iter().map(|&(j, _)| &rsig[j]).collect();
+                let present: HashSet<&Labels, FastHash> =
+                    rcols[i].iter().map(|&(j, _)| &rsig[j]).collect();
                 for &(j, v) in &lcols[i] {
                     if present.contains(&lsig[j]) == (op == BinaryOp::And) {
                         keep_l[j].push((i, v));
@@ -128,7 +129,8 @@ fn set_op(op: BinaryOp, m: &VectorMatching, lhs: Vec<Sv>, rhs: Vec<Sv>, grid: Gr
                 }
             }
             _ => {
-                let present: HashSet<&Labels> = lcols[i].iter().map(|&(j, _)| &lsig[j]).collect();
+                let present: HashSet<&Labels, FastHash> =
+                    lcols[i].iter().map(|&(j, _)| &lsig[j]).collect();
                 for &(j, v) in &lcols[i] {
                     keep_l[j].push((i, v));
                 }
@@ -195,7 +197,7 @@ fn vector_vector(
     let swapped = m.card == Cardinality::OneToMany;
     let (many, one) = if swapped { (rhs, lhs) } else { (lhs, rhs) };
     // Signatures become small integers once, so steps index vectors instead of hashing labels.
-    let mut sig_ids: HashMap<Labels, usize> = HashMap::new();
+    let mut sig_ids: HashMap<Labels, usize, FastHash> = HashMap::default();
     let mut sigs: Vec<Labels> = Vec::new();
     let mut intern = |l: Labels| {
         *sig_ids.entry(l.clone()).or_insert_with(|| {
@@ -217,7 +219,7 @@ fn vector_vector(
     let drop_name_always = !cmp || b.return_bool;
     let mut out = Out::default();
     // (many index or MAX, one index or MAX) -> output series.
-    let mut out_index: HashMap<(usize, usize), usize> = HashMap::new();
+    let mut out_index: HashMap<(usize, usize), usize, FastHash> = HashMap::default();
     let one_side = if swapped { "left" } else { "right" };
     let empty = Labels::new();
     let mut slot: Vec<Option<(usize, f64)>> = vec![None; sigs.len()];
