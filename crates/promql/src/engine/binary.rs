@@ -335,6 +335,15 @@ fn vector_vector(
                     };
                     let idx = out.index(&labels, dn);
                     out_index.insert(key, idx);
+                    // An output series has at most a point per step of its operand.
+                    let pts = &mut out.series[idx].pts;
+                    if pts.capacity() == 0 {
+                        pts.reserve_exact(match (j, k) {
+                            (Some(j), _) => many[j].pts.len(),
+                            (None, Some(k)) => one[k].pts.len(),
+                            (None, None) => 0,
+                        });
+                    }
                     idx
                 }
             };
