@@ -1,7 +1,6 @@
 //! Aggregation operators.
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 
 use prom_model::Labels;
 
@@ -636,6 +635,10 @@ fn quantiles(
 /// `count_values`: per step, how many series of each group have each value. Values are told
 /// apart by their bits (all NaNs alike), which is the same as by their printed form; each
 /// distinct (group, value) gets its printed value and output labels once per query.
+///
+/// The distinct keys are numbered series by series first (a series' value often repeats from
+/// one step to the next, so its previous key is tried before the table), then each step
+/// counts its keys in input order through a dense slot per key, without hashing.
 fn count_values(
     ctx: &Ctx<'_>,
     input: &[Sv],
@@ -644,46 +647,84 @@ fn count_values(
     label: &str,
 ) -> Result<Vec<Sv>> {
     ctx.check("aggregation")?;
-    let mut buckets = StepBuckets::default();
-    buckets.fill(input, 0..input.len() as u32, n);
-    let mut out = Out::default();
-    let mut series_of: HashMap<(u32, u64), usize, FastHash> = HashMap::default();
-    let mut at: HashMap<(u32, u64), usize, FastHash> = HashMap::default();
-    let mut counts: Vec<((u32, u64), f64)> = Vec::new();
-    for i in 0..n {
-        if i % 64 == 63 {
-            ctx.check("aggregation")?;
-        }
-        at.clear();
-        counts.clear();
-        for &(j, v) in buckets.step(i) {
+    let total: usize = input.iter().map(|s| s.pts.len()).sum();
+    let mut ids: HashMap<(u32, u64), u32, FastHash> = HashMap::default();
+    let mut keys: Vec<(u32, u64)> = Vec::new();
+    let mut point_ids: Vec<u32> = Vec::with_capacity(total);
+    for (j, s) in input.iter().enumerate() {
+        let g = groups.of[j];
+        let mut last: Option<(u64, u32)> = None;
+        for &(_, v) in &s.pts {
             let bits = if v.is_nan() {
                 f64::NAN.to_bits()
             } else {
                 v.to_bits()
             };
-            let key = (groups.of[j as usize], bits);
-            match at.entry(key) {
-                Entry::Occupied(e) => counts[*e.get()].1 += 1.0,
-                Entry::Vacant(e) => {
-                    e.insert(counts.len());
-                    counts.push((key, 1.0));
-                }
-            }
-        }
-        for &(key, count) in &counts {
-            let o = match series_of.get(&key) {
-                Some(&o) => o,
-                None => {
-                    let g = key.0 as usize;
-                    let mut b = groups.labels[g].to_builder();
-                    b.set(label, &format_float(f64::from_bits(key.1)));
-                    let o = out.index(&b.build(), groups.drop[g]);
-                    series_of.insert(key, o);
-                    o
+            let id = match last {
+                Some((b, id)) if b == bits => id,
+                _ => {
+                    let id = *ids.entry((g, bits)).or_insert_with(|| {
+                        keys.push((g, bits));
+                        (keys.len() - 1) as u32
+                    });
+                    last = Some((bits, id));
+                    id
                 }
             };
-            out.series[o].pts.push((i, count));
+            point_ids.push(id);
+        }
+    }
+    drop(ids);
+    // Counting sort of the keys by step, each step's in input order.
+    let mut start = vec![0u32; n + 2];
+    for s in input {
+        for &(i, _) in &s.pts {
+            start[i + 2] += 1;
+        }
+    }
+    for i in 1..start.len() {
+        start[i] += start[i - 1];
+    }
+    let mut items = vec![0u32; total];
+    let mut p = 0usize;
+    for s in input {
+        for &(i, _) in &s.pts {
+            let at = &mut start[i + 1];
+            items[*at as usize] = point_ids[p];
+            *at += 1;
+            p += 1;
+        }
+    }
+    drop(point_ids);
+    let mut out = Out::default();
+    let mut series_of = vec![usize::MAX; keys.len()];
+    let mut slot = vec![u32::MAX; keys.len()];
+    let mut counts: Vec<(u32, f64)> = Vec::new();
+    for i in 0..n {
+        if i % 64 == 63 {
+            ctx.check("aggregation")?;
+        }
+        counts.clear();
+        for &id in &items[start[i] as usize..start[i + 1] as usize] {
+            let sl = &mut slot[id as usize];
+            if *sl == u32::MAX {
+                *sl = counts.len() as u32;
+                counts.push((id, 1.0));
+            } else {
+                counts[*sl as usize].1 += 1.0;
+            }
+        }
+        for &(id, count) in &counts {
+            let id = id as usize;
+            slot[id] = u32::MAX;
+            if series_of[id] == usize::MAX {
+                let (g, bits) = keys[id];
+                let g = g as usize;
+                let mut b = groups.labels[g].to_builder();
+                b.set(label, &format_float(f64::from_bits(bits)));
+                series_of[id] = out.index(&b.build(), groups.drop[g]);
+            }
+            out.series[series_of[id]].pts.push((i, count));
         }
     }
     Ok(out.series)
