@@ -6,7 +6,7 @@ use prom_model::Labels;
 
 use super::error::{EvalError, Result};
 use super::eval::{
-    Ctx, Grid, Out, Sv, Val, columns, eval_scalar, eval_string, eval_vector, is_name_label,
+    Ctx, FastHash, Grid, Out, Sv, Val, eval_scalar, eval_string, eval_vector, is_name_label,
 };
 use super::functions::quantile;
 use super::value::format_float;
@@ -56,17 +56,6 @@ impl Kahan {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default)]
-struct Acc {
-    n: f64,
-    sum: Kahan,
-    mean: f64,
-    imean: f64,
-    m2: f64,
-    value: f64,
-    seen: bool,
-}
-
 pub(crate) fn eval_aggregate(ctx: &mut Ctx<'_>, a: &AggregateExpr, grid: Grid) -> Result<Val> {
     let mut param: Option<Vec<f64>> = None;
     let mut label: Option<String> = None;
@@ -84,20 +73,6 @@ pub(crate) fn eval_aggregate(ctx: &mut Ctx<'_>, a: &AggregateExpr, grid: Grid) -
         }
     }
     let input = eval_vector(ctx, &a.expr, grid)?;
-    let mut group_of = Vec::with_capacity(input.len());
-    let mut groups: Vec<Labels> = Vec::new();
-    let mut index: HashMap<Labels, usize> = HashMap::new();
-    let mut group_drop: Vec<bool> = Vec::new();
-    for s in &input {
-        let g = group_labels(s, a);
-        let gi = *index.entry(g.clone()).or_insert_with(|| {
-            groups.push(g);
-            group_drop.push(false);
-            groups.len() - 1
-        });
-        group_drop[gi] |= s.drop_name;
-        group_of.push(gi);
-    }
     // Parameters are checked at every step, even without input.
     if let Some(param) = &param {
         let span = a.param.as_ref().map(|p| p.span()).unwrap_or(a.span);
@@ -142,148 +117,617 @@ pub(crate) fn eval_aggregate(ctx: &mut Ctx<'_>, a: &AggregateExpr, grid: Grid) -
             }
         }
     }
-    let cols = columns(&input, grid.n);
-    let mut out = Out::default();
-    match a.op {
-        AggregateOp::Topk
-        | AggregateOp::Bottomk
-        | AggregateOp::Limitk
-        | AggregateOp::LimitRatio => {
-            let param = param.unwrap_or_default();
-            for (i, col) in cols.iter().enumerate() {
-                if col.is_empty() {
-                    continue;
-                }
-                let p = param.get(i).copied().unwrap_or(f64::NAN);
-                let mut per: Vec<Vec<(usize, f64)>> = vec![Vec::new(); groups.len()];
-                for &(j, v) in col {
-                    per[group_of[j]].push((j, v));
-                }
-                if a.op == AggregateOp::LimitRatio {
-                    let r = p.clamp(-1.0, 1.0);
-                    for &(j, v) in col {
-                        let off = input[j].labels.hash64() as f64 / u64::MAX as f64;
-                        if (r >= 0.0 && off < r) || (r < 0.0 && off >= 1.0 + r) {
-                            out.push(&input[j].labels, input[j].drop_name, i, v);
-                        }
-                    }
-                    continue;
-                }
-                let k = p as i64;
-                if k < 1 {
-                    continue;
-                }
-                for mut g in per {
-                    match a.op {
-                        AggregateOp::Topk => g.sort_by(|x, y| desc_nan_last(x.1, y.1)),
-                        AggregateOp::Bottomk => g.sort_by(|x, y| asc_nan_last(x.1, y.1)),
-                        _ => {}
-                    }
-                    for &(j, v) in g.iter().take(k as usize) {
-                        out.push(&input[j].labels, input[j].drop_name, i, v);
-                    }
-                }
-            }
+    let groups = Groups::new(&input, a);
+    let n = grid.n;
+    let series = match a.op {
+        AggregateOp::Sum => fold::<SumAcc>(ctx, &input, &groups, n)?,
+        AggregateOp::Avg => fold::<AvgAcc>(ctx, &input, &groups, n)?,
+        AggregateOp::Count => fold::<CountAcc>(ctx, &input, &groups, n)?,
+        AggregateOp::Group => fold::<GroupAcc>(ctx, &input, &groups, n)?,
+        AggregateOp::Min => fold::<MinAcc>(ctx, &input, &groups, n)?,
+        AggregateOp::Max => fold::<MaxAcc>(ctx, &input, &groups, n)?,
+        AggregateOp::Stdvar => fold::<VarAcc<false>>(ctx, &input, &groups, n)?,
+        AggregateOp::Stddev => fold::<VarAcc<true>>(ctx, &input, &groups, n)?,
+        AggregateOp::Topk | AggregateOp::Bottomk | AggregateOp::Limitk => {
+            select_k(ctx, a.op, &input, &groups, n, &param.unwrap_or_default())?
         }
+        AggregateOp::LimitRatio => limit_ratio(&input, &param.unwrap_or_default()),
+        AggregateOp::Quantile => quantiles(ctx, &input, &groups, n, &param.unwrap_or_default())?,
         AggregateOp::CountValues => {
-            let label = label.unwrap_or_default();
-            for (i, col) in cols.iter().enumerate() {
-                let mut counts: Vec<(usize, String, f64)> = Vec::new();
-                let mut pos: HashMap<(usize, String), usize> = HashMap::new();
-                for &(j, v) in col {
-                    let key = (group_of[j], format_float(v));
-                    match pos.get(&key) {
-                        Some(&p) => counts[p].2 += 1.0,
-                        None => {
-                            pos.insert(key.clone(), counts.len());
-                            counts.push((key.0, key.1, 1.0));
-                        }
-                    }
-                }
-                for (g, val, n) in counts {
-                    let mut b = groups[g].to_builder();
-                    b.set(&label, &val);
-                    out.push(&b.build(), group_drop[g], i, n);
+            count_values(ctx, &input, &groups, n, &label.unwrap_or_default())?
+        }
+    };
+    Ok(Val::Vector(series))
+}
+
+/// How often (in input series walked) aggregation checks for cancellation and timeout.
+const CHECK_EVERY: usize = 1024;
+
+/// The output group of each input series, computed once per series.
+#[derive(Debug)]
+struct Groups {
+    /// The group index of each input series.
+    of: Vec<u32>,
+    /// Each group's labels, in order of first appearance in the input.
+    labels: Vec<Labels>,
+    /// Whether any series of the group has its name dropped at the end.
+    drop: Vec<bool>,
+    /// The input series of each group, in input order: group `g` is
+    /// `members[start[g]..start[g + 1]]`.
+    start: Vec<u32>,
+    members: Vec<u32>,
+}
+
+impl Groups {
+    fn new(input: &[Sv], a: &AggregateExpr) -> Groups {
+        // The key is the grouping labels' names and values, each followed by a 0xff byte (which
+        // never occurs in UTF-8), so equal keys mean equal group label sets; the `Labels` of a
+        // group is only built for its first series.
+        let mut index: HashMap<Box<[u8]>, u32, FastHash> = HashMap::default();
+        let mut key: Vec<u8> = Vec::new();
+        let mut of = Vec::with_capacity(input.len());
+        let mut labels: Vec<Labels> = Vec::new();
+        let mut drop: Vec<bool> = Vec::new();
+        for s in input {
+            key.clear();
+            for l in s.labels.iter() {
+                let listed = a.grouping.iter().any(|g| g == l.name);
+                let keep = if a.without {
+                    !listed && !is_name_label(l.name)
+                } else {
+                    listed
+                };
+                if keep {
+                    key.extend_from_slice(l.name.as_bytes());
+                    key.push(0xff);
+                    key.extend_from_slice(l.value.as_bytes());
+                    key.push(0xff);
                 }
             }
+            let gi = match index.get(key.as_slice()) {
+                Some(&g) => g,
+                None => {
+                    let g = labels.len() as u32;
+                    labels.push(group_labels(s, a));
+                    drop.push(false);
+                    index.insert(key.as_slice().into(), g);
+                    g
+                }
+            };
+            drop[gi as usize] |= s.drop_name;
+            of.push(gi);
         }
-        AggregateOp::Quantile => {
-            let param = param.unwrap_or_default();
-            for (i, col) in cols.iter().enumerate() {
-                if col.is_empty() {
-                    continue;
-                }
-                let q = param.get(i).copied().unwrap_or(f64::NAN);
-                let mut per: Vec<Vec<f64>> = vec![Vec::new(); groups.len()];
-                for &(j, v) in col {
-                    per[group_of[j]].push(v);
-                }
-                for (g, mut vals) in per.into_iter().enumerate() {
-                    if !vals.is_empty() {
-                        out.push(&groups[g], group_drop[g], i, quantile(q, &mut vals));
-                    }
-                }
+        // Counting sort of the series by group, stable.
+        let mut start = vec![0u32; labels.len() + 2];
+        for &g in &of {
+            start[g as usize + 2] += 1;
+        }
+        for i in 1..start.len() {
+            start[i] += start[i - 1];
+        }
+        let mut members = vec![0u32; of.len()];
+        for (j, &g) in of.iter().enumerate() {
+            let at = &mut start[g as usize + 1];
+            members[*at as usize] = j as u32;
+            *at += 1;
+        }
+        start.pop();
+        Groups {
+            of,
+            labels,
+            drop,
+            start,
+            members,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    fn members(&self, g: usize) -> &[u32] {
+        &self.members[self.start[g] as usize..self.start[g + 1] as usize]
+    }
+}
+
+/// The running state of one group at one step for the operators that fold values in input
+/// order (`sum`, `avg`, `count`, `group`, `min`, `max`, `stddev`, `stdvar`).
+trait StepAcc: Copy + Default {
+    /// Adds the next value; `first` for the group's first value at this step.
+    fn add(&mut self, v: f64, first: bool);
+    /// The aggregate of the values added.
+    fn value(&self) -> f64;
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct SumAcc(Kahan);
+
+impl StepAcc for SumAcc {
+    #[inline]
+    fn add(&mut self, v: f64, _: bool) {
+        self.0.add(v);
+    }
+    fn value(&self) -> f64 {
+        self.0.value()
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct AvgAcc {
+    n: f64,
+    sum: Kahan,
+    /// The incremental mean, used when the sum overflows.
+    imean: f64,
+}
+
+impl StepAcc for AvgAcc {
+    #[inline]
+    fn add(&mut self, v: f64, _: bool) {
+        self.n += 1.0;
+        self.sum.add(v);
+        self.imean += v / self.n - self.imean / self.n;
+    }
+    fn value(&self) -> f64 {
+        let s = self.sum.value();
+        if s.is_infinite() && self.imean.is_finite() {
+            self.imean
+        } else {
+            s / self.n
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct CountAcc(f64);
+
+impl StepAcc for CountAcc {
+    #[inline]
+    fn add(&mut self, _: f64, _: bool) {
+        self.0 += 1.0;
+    }
+    fn value(&self) -> f64 {
+        self.0
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct GroupAcc;
+
+impl StepAcc for GroupAcc {
+    #[inline]
+    fn add(&mut self, _: f64, _: bool) {}
+    fn value(&self) -> f64 {
+        1.0
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct MinAcc(f64);
+
+impl StepAcc for MinAcc {
+    #[inline]
+    fn add(&mut self, v: f64, first: bool) {
+        if first || self.0 > v || self.0.is_nan() {
+            self.0 = v;
+        }
+    }
+    fn value(&self) -> f64 {
+        self.0
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct MaxAcc(f64);
+
+impl StepAcc for MaxAcc {
+    #[inline]
+    fn add(&mut self, v: f64, first: bool) {
+        if first || self.0 < v || self.0.is_nan() {
+            self.0 = v;
+        }
+    }
+    fn value(&self) -> f64 {
+        self.0
+    }
+}
+
+/// Welford's running variance; `SQRT` gives the standard deviation.
+#[derive(Debug, Default, Clone, Copy)]
+struct VarAcc<const SQRT: bool> {
+    n: f64,
+    mean: f64,
+    m2: f64,
+}
+
+impl<const SQRT: bool> StepAcc for VarAcc<SQRT> {
+    #[inline]
+    fn add(&mut self, v: f64, _: bool) {
+        self.n += 1.0;
+        let delta = v - self.mean;
+        self.mean += delta / self.n;
+        self.m2 += delta * (v - self.mean);
+    }
+    fn value(&self) -> f64 {
+        let var = self.m2 / self.n;
+        if SQRT { var.sqrt() } else { var }
+    }
+}
+
+/// Output series with the key that orders them as a step-by-step evaluation would have
+/// created them.
+type Keyed<K> = Vec<(K, Sv)>;
+
+fn sorted_by_key<K: Ord>(mut v: Keyed<K>) -> Vec<Sv> {
+    v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    v.into_iter().map(|(_, s)| s).collect()
+}
+
+/// Folds each group's series, in input order, into one accumulator per step: the values of a
+/// step meet in the same order as a step-by-step walk over the input would add them, so
+/// results are the same to the bit, without transposing the input into per-step columns.
+fn fold<A: StepAcc>(ctx: &Ctx<'_>, input: &[Sv], groups: &Groups, n: usize) -> Result<Vec<Sv>> {
+    let mut acc = vec![A::default(); n];
+    let mut seen = vec![false; n];
+    let mut touched: Vec<usize> = Vec::new();
+    let mut out: Keyed<(usize, u32)> = Vec::with_capacity(groups.len());
+    let mut walked = 0usize;
+    for g in 0..groups.len() {
+        let members = groups.members(g);
+        // A step-by-step walk creates the groups' output series in order of (first step with
+        // a value, first input series with a value at that step).
+        let mut first = (usize::MAX, u32::MAX);
+        for &j in members {
+            if walked.is_multiple_of(CHECK_EVERY) {
+                ctx.check("aggregation")?;
+            }
+            walked += 1;
+            if let Some(&(i0, _)) = input[j as usize].pts.first()
+                && (i0, j) < first
+            {
+                first = (i0, j);
             }
         }
-        op => {
-            for (i, col) in cols.iter().enumerate() {
-                if i % 64 == 0 {
-                    ctx.check("aggregation")?;
-                }
-                if col.is_empty() {
-                    continue;
-                }
-                let mut accs = vec![Acc::default(); groups.len()];
-                let mut order = Vec::new();
-                for &(j, v) in col {
-                    let g = group_of[j];
-                    let acc = &mut accs[g];
-                    if !acc.seen {
-                        acc.seen = true;
-                        acc.value = v;
-                        order.push(g);
+        if first.0 == usize::MAX {
+            continue;
+        }
+        let pts: Vec<(usize, f64)> = if let [j] = members {
+            input[*j as usize]
+                .pts
+                .iter()
+                .map(|&(i, v)| {
+                    let mut a = A::default();
+                    a.add(v, true);
+                    (i, a.value())
+                })
+                .collect()
+        } else {
+            for &j in members {
+                for &(i, v) in &input[j as usize].pts {
+                    if seen[i] {
+                        acc[i].add(v, false);
                     } else {
-                        let replace = match op {
-                            AggregateOp::Min => acc.value > v || acc.value.is_nan(),
-                            AggregateOp::Max => acc.value < v || acc.value.is_nan(),
-                            _ => false,
-                        };
-                        if replace {
-                            acc.value = v;
-                        }
+                        seen[i] = true;
+                        touched.push(i);
+                        let mut a = A::default();
+                        a.add(v, true);
+                        acc[i] = a;
                     }
-                    acc.n += 1.0;
-                    acc.sum.add(v);
-                    acc.imean += v / acc.n - acc.imean / acc.n;
-                    let delta = v - acc.mean;
-                    acc.mean += delta / acc.n;
-                    acc.m2 += delta * (v - acc.mean);
                 }
-                for g in order {
-                    let acc = &accs[g];
-                    let v = match op {
-                        AggregateOp::Sum => acc.sum.value(),
-                        AggregateOp::Avg => {
-                            let s = acc.sum.value();
-                            if s.is_infinite() && acc.imean.is_finite() {
-                                acc.imean
-                            } else {
-                                s / acc.n
-                            }
-                        }
-                        AggregateOp::Count => acc.n,
-                        AggregateOp::Group => 1.0,
-                        AggregateOp::Min | AggregateOp::Max => acc.value,
-                        AggregateOp::Stdvar => acc.m2 / acc.n,
-                        AggregateOp::Stddev => (acc.m2 / acc.n).sqrt(),
-                        _ => f64::NAN,
-                    };
-                    out.push(&groups[g], group_drop[g], i, v);
+            }
+            touched.sort_unstable();
+            let pts = touched
+                .iter()
+                .map(|&i| {
+                    seen[i] = false;
+                    (i, acc[i].value())
+                })
+                .collect();
+            touched.clear();
+            pts
+        };
+        out.push((
+            first,
+            Sv {
+                labels: groups.labels[g].clone(),
+                drop_name: groups.drop[g],
+                pts,
+            },
+        ));
+    }
+    Ok(sorted_by_key(out))
+}
+
+/// One group's (or the whole input's) points bucketed by step, each bucket in input order:
+/// step `i` is `items[start[i]..start[i + 1]]` as `(input series, value)`.
+#[derive(Debug, Default)]
+struct StepBuckets {
+    start: Vec<u32>,
+    items: Vec<(u32, f64)>,
+}
+
+impl StepBuckets {
+    /// Buckets the points of `series` (input indexes, increasing) for a grid of `n` steps.
+    fn fill(&mut self, input: &[Sv], series: impl Iterator<Item = u32> + Clone, n: usize) {
+        self.start.clear();
+        self.start.resize(n + 2, 0);
+        for j in series.clone() {
+            for &(i, _) in &input[j as usize].pts {
+                self.start[i + 2] += 1;
+            }
+        }
+        for i in 1..self.start.len() {
+            self.start[i] += self.start[i - 1];
+        }
+        self.items.clear();
+        self.items.resize(self.start[n + 1] as usize, (0, 0.0));
+        for j in series {
+            for &(i, v) in &input[j as usize].pts {
+                let at = &mut self.start[i + 1];
+                self.items[*at as usize] = (j, v);
+                *at += 1;
+            }
+        }
+        self.start.pop();
+    }
+
+    fn step(&self, i: usize) -> &[(u32, f64)] {
+        &self.items[self.start[i] as usize..self.start[i + 1] as usize]
+    }
+}
+
+/// Output series that keep input series' labels (`topk`, `bottomk`, `limitk`, `limit_ratio`),
+/// each created once per input series, with the smallest key it was pushed with.
+#[derive(Debug)]
+struct Picked<K> {
+    out: Out,
+    keys: Vec<K>,
+    /// The output series of each input series, `u32::MAX` before its first point.
+    of: Vec<u32>,
+}
+
+impl<K: Ord + Copy> Picked<K> {
+    fn new(inputs: usize) -> Self {
+        Picked {
+            out: Out::default(),
+            keys: Vec::new(),
+            of: vec![u32::MAX; inputs],
+        }
+    }
+
+    fn push(&mut self, input: &[Sv], j: u32, step: usize, v: f64, key: K) {
+        let mut o = self.of[j as usize];
+        if o == u32::MAX {
+            let s = &input[j as usize];
+            o = self.out.index(&s.labels, s.drop_name) as u32;
+            self.of[j as usize] = o;
+        }
+        let o = o as usize;
+        if o == self.keys.len() {
+            self.keys.push(key);
+        } else if key < self.keys[o] {
+            self.keys[o] = key;
+        }
+        self.out.series[o].pts.push((step, v));
+    }
+
+    fn finish(self) -> Vec<Sv> {
+        let mut series = self.out.series;
+        for s in &mut series {
+            if !s.pts.is_sorted_by_key(|p| p.0) {
+                s.pts.sort_by_key(|p| p.0);
+            }
+        }
+        sorted_by_key(self.keys.into_iter().zip(series).collect())
+    }
+}
+
+/// `topk`, `bottomk` and `limitk`: per group and step, the first `k` values in value order
+/// (ties in input order, NaN last) or, for `limitk`, in input order.
+fn select_k(
+    ctx: &Ctx<'_>,
+    op: AggregateOp,
+    input: &[Sv],
+    groups: &Groups,
+    n: usize,
+    param: &[f64],
+) -> Result<Vec<Sv>> {
+    let mut picked: Picked<(usize, u32, usize)> = Picked::new(input.len());
+    let mut buckets = StepBuckets::default();
+    let mut scratch: Vec<(u32, f64)> = Vec::new();
+    let cmp = |a: &(u32, f64), b: &(u32, f64)| {
+        let by_value = if op == AggregateOp::Topk {
+            desc_nan_last(a.1, b.1)
+        } else {
+            asc_nan_last(a.1, b.1)
+        };
+        by_value.then(a.0.cmp(&b.0))
+    };
+    for g in 0..groups.len() {
+        ctx.check("aggregation")?;
+        buckets.fill(input, groups.members(g).iter().copied(), n);
+        for i in 0..n {
+            let c = buckets.step(i);
+            if c.is_empty() {
+                continue;
+            }
+            let k = param.get(i).copied().unwrap_or(f64::NAN) as i64;
+            if k < 1 {
+                continue;
+            }
+            let k = (k as u64).min(c.len() as u64) as usize;
+            scratch.clear();
+            if op == AggregateOp::Limitk {
+                scratch.extend_from_slice(&c[..k]);
+            } else {
+                scratch.extend_from_slice(c);
+                if k < scratch.len() {
+                    scratch.select_nth_unstable_by(k - 1, cmp);
+                    scratch.truncate(k);
                 }
+                scratch.sort_unstable_by(cmp);
+            }
+            for (rank, &(j, v)) in scratch.iter().enumerate() {
+                picked.push(input, j, i, v, (i, g as u32, rank));
             }
         }
     }
-    Ok(Val::Vector(out.series))
+    Ok(picked.finish())
+}
+
+/// `limit_ratio`: the series whose label hash, scaled to [0, 1), falls in the ratio's range.
+fn limit_ratio(input: &[Sv], param: &[f64]) -> Vec<Sv> {
+    let mut picked: Picked<(usize, u32)> = Picked::new(input.len());
+    for (j, s) in input.iter().enumerate() {
+        if s.pts.is_empty() {
+            continue;
+        }
+        let off = s.labels.hash64() as f64 / u64::MAX as f64;
+        for &(i, v) in &s.pts {
+            let r = param.get(i).copied().unwrap_or(f64::NAN).clamp(-1.0, 1.0);
+            if (r >= 0.0 && off < r) || (r < 0.0 && off >= 1.0 + r) {
+                picked.push(input, j as u32, i, v, (i, j as u32));
+            }
+        }
+    }
+    picked.finish()
+}
+
+/// `quantile`: per group and step, the φ-quantile of the values.
+fn quantiles(
+    ctx: &Ctx<'_>,
+    input: &[Sv],
+    groups: &Groups,
+    n: usize,
+    param: &[f64],
+) -> Result<Vec<Sv>> {
+    let mut buckets = StepBuckets::default();
+    let mut vals: Vec<f64> = Vec::new();
+    let mut out: Keyed<(usize, usize)> = Vec::new();
+    for g in 0..groups.len() {
+        ctx.check("aggregation")?;
+        buckets.fill(input, groups.members(g).iter().copied(), n);
+        let mut pts = Vec::new();
+        for i in 0..n {
+            let c = buckets.step(i);
+            if c.is_empty() {
+                continue;
+            }
+            let q = param.get(i).copied().unwrap_or(f64::NAN);
+            vals.clear();
+            vals.extend(c.iter().map(|x| x.1));
+            pts.push((i, quantile(q, &mut vals)));
+        }
+        if let Some(&(i0, _)) = pts.first() {
+            // A step-by-step walk creates them in group order within the first step.
+            out.push((
+                (i0, g),
+                Sv {
+                    labels: groups.labels[g].clone(),
+                    drop_name: groups.drop[g],
+                    pts,
+                },
+            ));
+        }
+    }
+    Ok(sorted_by_key(out))
+}
+
+/// `count_values`: per step, how many series of each group have each value. Values are told
+/// apart by their bits (all NaNs alike), which is the same as by their printed form; each
+/// distinct (group, value) gets its printed value and output labels once per query.
+///
+/// The distinct keys are numbered series by series first (a series' value often repeats from
+/// one step to the next, so its previous key is tried before the table), then each step
+/// counts its keys in input order through a dense slot per key, without hashing.
+fn count_values(
+    ctx: &Ctx<'_>,
+    input: &[Sv],
+    groups: &Groups,
+    n: usize,
+    label: &str,
+) -> Result<Vec<Sv>> {
+    ctx.check("aggregation")?;
+    let total: usize = input.iter().map(|s| s.pts.len()).sum();
+    let mut ids: HashMap<(u32, u64), u32, FastHash> = HashMap::default();
+    let mut keys: Vec<(u32, u64)> = Vec::new();
+    let mut point_ids: Vec<u32> = Vec::with_capacity(total);
+    for (j, s) in input.iter().enumerate() {
+        let g = groups.of[j];
+        let mut last: Option<(u64, u32)> = None;
+        for &(_, v) in &s.pts {
+            let bits = if v.is_nan() {
+                f64::NAN.to_bits()
+            } else {
+                v.to_bits()
+            };
+            let id = match last {
+                Some((b, id)) if b == bits => id,
+                _ => {
+                    let id = *ids.entry((g, bits)).or_insert_with(|| {
+                        keys.push((g, bits));
+                        (keys.len() - 1) as u32
+                    });
+                    last = Some((bits, id));
+                    id
+                }
+            };
+            point_ids.push(id);
+        }
+    }
+    drop(ids);
+    // Counting sort of the keys by step, each step's in input order.
+    let mut start = vec![0u32; n + 2];
+    for s in input {
+        for &(i, _) in &s.pts {
+            start[i + 2] += 1;
+        }
+    }
+    for i in 1..start.len() {
+        start[i] += start[i - 1];
+    }
+    let mut items = vec![0u32; total];
+    let mut p = 0usize;
+    for s in input {
+        for &(i, _) in &s.pts {
+            let at = &mut start[i + 1];
+            items[*at as usize] = point_ids[p];
+            *at += 1;
+            p += 1;
+        }
+    }
+    drop(point_ids);
+    let mut out = Out::default();
+    let mut series_of = vec![usize::MAX; keys.len()];
+    let mut slot = vec![u32::MAX; keys.len()];
+    let mut counts: Vec<(u32, f64)> = Vec::new();
+    for i in 0..n {
+        if i % 64 == 63 {
+            ctx.check("aggregation")?;
+        }
+        counts.clear();
+        for &id in &items[start[i] as usize..start[i + 1] as usize] {
+            let sl = &mut slot[id as usize];
+            if *sl == u32::MAX {
+                *sl = counts.len() as u32;
+                counts.push((id, 1.0));
+            } else {
+                counts[*sl as usize].1 += 1.0;
+            }
+        }
+        for &(id, count) in &counts {
+            let id = id as usize;
+            slot[id] = u32::MAX;
+            if series_of[id] == usize::MAX {
+                let (g, bits) = keys[id];
+                let g = g as usize;
+                let mut b = groups.labels[g].to_builder();
+                b.set(label, &format_float(f64::from_bits(bits)));
+                series_of[id] = out.index(&b.build(), groups.drop[g]);
+            }
+            out.series[series_of[id]].pts.push((i, count));
+        }
+    }
+    Ok(out.series)
 }
 
 fn desc_nan_last(a: f64, b: f64) -> std::cmp::Ordering {

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use prom_model::{Labels, METRIC_NAME};
 
 use super::error::{EvalError, Result};
-use super::eval::{Ctx, Grid, Out, Sv, Val, columns, eval, go_labels};
+use super::eval::{Ctx, FastHash, Grid, Out, Sv, Val, columns, eval, go_labels};
 use crate::ast::{BinaryExpr, BinaryOp, Cardinality, VectorMatching};
 
 /// `a op b` for an arithmetic operator.
@@ -120,7 +120,8 @@ fn set_op(op: BinaryOp, m: &VectorMatching, lhs: Vec<Sv>, rhs: Vec<Sv>, grid: Gr
     for i in 0..grid.n {
         match op {
             BinaryOp::And | BinaryOp::Unless => {
-                let present: HashSet<&Labels> = rcols[i].iter().map(|&(j, _)| &rsig[j]).collect();
+                let present: HashSet<&Labels, FastHash> =
+                    rcols[i].iter().map(|&(j, _)| &rsig[j]).collect();
                 for &(j, v) in &lcols[i] {
                     if present.contains(&lsig[j]) == (op == BinaryOp::And) {
                         keep_l[j].push((i, v));
@@ -128,7 +129,8 @@ fn set_op(op: BinaryOp, m: &VectorMatching, lhs: Vec<Sv>, rhs: Vec<Sv>, grid: Gr
                 }
             }
             _ => {
-                let present: HashSet<&Labels> = lcols[i].iter().map(|&(j, _)| &lsig[j]).collect();
+                let present: HashSet<&Labels, FastHash> =
+                    lcols[i].iter().map(|&(j, _)| &lsig[j]).collect();
                 for &(j, v) in &lcols[i] {
                     keep_l[j].push((i, v));
                 }
@@ -195,7 +197,7 @@ fn vector_vector(
     let swapped = m.card == Cardinality::OneToMany;
     let (many, one) = if swapped { (rhs, lhs) } else { (lhs, rhs) };
     // Signatures become small integers once, so steps index vectors instead of hashing labels.
-    let mut sig_ids: HashMap<Labels, usize> = HashMap::new();
+    let mut sig_ids: HashMap<Labels, usize, FastHash> = HashMap::default();
     let mut sigs: Vec<Labels> = Vec::new();
     let mut intern = |l: Labels| {
         *sig_ids.entry(l.clone()).or_insert_with(|| {
@@ -217,12 +219,19 @@ fn vector_vector(
     let drop_name_always = !cmp || b.return_bool;
     let mut out = Out::default();
     // (many index or MAX, one index or MAX) -> output series.
-    let mut out_index: HashMap<(usize, usize), usize> = HashMap::new();
+    let mut out_index: HashMap<(usize, usize), usize, FastHash> = HashMap::default();
     let one_side = if swapped { "left" } else { "right" };
     let empty = Labels::new();
     let mut slot: Vec<Option<(usize, f64)>> = vec![None; sigs.len()];
     let mut matched: Vec<Option<usize>> = vec![None; sigs.len()];
-    let mut produced: HashSet<usize> = HashSet::new();
+    // The step at which each output series last got a point, to find two matches producing
+    // the same series at one step.
+    let mut produced_at: Vec<usize> = Vec::new();
+    // The last (one-side series, output series) of each many-side series, and the output
+    // series of each one-side series filled without a match: most series pair with the same
+    // partner at every step, so the map of pairs is rarely consulted.
+    let mut last_of_many: Vec<(usize, usize)> = vec![(usize::MAX, usize::MAX); many.len()];
+    let mut of_unmatched_one: Vec<usize> = vec![usize::MAX; one.len()];
     let mut pairs: Vec<(Option<usize>, f64, Option<usize>, f64)> = Vec::new();
     for i in 0..grid.n {
         if i % 64 == 0 {
@@ -244,7 +253,6 @@ fn vector_vector(
             slot[osig[j]] = Some((j, v));
         }
         pairs.clear();
-        produced.clear();
         for &(j, v) in &mcols[i] {
             let sig = msig[j];
             match slot[sig] {
@@ -298,8 +306,15 @@ fn vector_vector(
                 arith(b.op, l, r)
             };
             let key = (j.unwrap_or(usize::MAX), k.unwrap_or(usize::MAX));
-            let idx = match out_index.get(&key) {
-                Some(&idx) => idx,
+            let cached = match (j, k) {
+                (Some(j), _) if last_of_many[j].1 != usize::MAX && last_of_many[j].0 == key.1 => {
+                    Some(last_of_many[j].1)
+                }
+                (None, Some(k)) if of_unmatched_one[k] != usize::MAX => Some(of_unmatched_one[k]),
+                _ => out_index.get(&key).copied(),
+            };
+            let idx = match cached {
+                Some(idx) => idx,
                 None => {
                     let (labels, dn) = match (j, k) {
                         (Some(j), Some(k)) => (
@@ -320,14 +335,34 @@ fn vector_vector(
                     };
                     let idx = out.index(&labels, dn);
                     out_index.insert(key, idx);
+                    // An output series has at most a point per step of its operand.
+                    let pts = &mut out.series[idx].pts;
+                    if pts.capacity() == 0 {
+                        pts.reserve_exact(match (j, k) {
+                            (Some(j), _) => many[j].pts.len(),
+                            (None, Some(k)) => one[k].pts.len(),
+                            (None, None) => 0,
+                        });
+                    }
                     idx
                 }
             };
-            if m.card != Cardinality::OneToOne && !produced.insert(idx) {
-                return Err(EvalError::ManyToMany(
-                    "multiple matches for labels: grouping labels must ensure unique matches"
-                        .into(),
-                ));
+            match (j, k) {
+                (Some(j), _) => last_of_many[j] = (key.1, idx),
+                (None, Some(k)) => of_unmatched_one[k] = idx,
+                (None, None) => {}
+            }
+            if m.card != Cardinality::OneToOne {
+                if produced_at.len() <= idx {
+                    produced_at.resize(idx + 1, usize::MAX);
+                }
+                if produced_at[idx] == i {
+                    return Err(EvalError::ManyToMany(
+                        "multiple matches for labels: grouping labels must ensure unique matches"
+                            .into(),
+                    ));
+                }
+                produced_at[idx] = i;
             }
             out.series[idx].pts.push((i, value));
         }

@@ -143,23 +143,30 @@ pub(crate) enum Val {
 /// Collects output series keyed by labels.
 #[derive(Debug, Default)]
 pub(crate) struct Out {
-    map: HashMap<(Labels, bool), usize>,
+    /// The series of each label set, without and with a dropped name (`usize::MAX`: none).
+    map: HashMap<Labels, [usize; 2], FastHash>,
     pub series: Vec<Sv>,
 }
 
 impl Out {
     /// The index of the series with these labels, created empty when missing.
     pub fn index(&mut self, labels: &Labels, drop_name: bool) -> usize {
-        if let Some(&i) = self.map.get(&(labels.clone(), drop_name)) {
-            return i;
+        let d = usize::from(drop_name);
+        if let Some(slots) = self.map.get_mut(labels) {
+            if slots[d] != usize::MAX {
+                return slots[d];
+            }
+            slots[d] = self.series.len();
+        } else {
+            let mut slots = [usize::MAX; 2];
+            slots[d] = self.series.len();
+            self.map.insert(labels.clone(), slots);
         }
         self.series.push(Sv {
             labels: labels.clone(),
             drop_name,
             pts: Vec::new(),
         });
-        self.map
-            .insert((labels.clone(), drop_name), self.series.len() - 1);
         self.series.len() - 1
     }
 
@@ -169,9 +176,83 @@ impl Out {
     }
 }
 
+/// A fast hash for the engine's in-memory tables (label sets, small integer keys): a
+/// multiply-rotate over 8-byte words, then a final mix so that every input bit reaches the
+/// low bits a hash table picks its bucket with. Not keyed: for tables a query builds and
+/// drops, not for long-lived ones.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct FastHash;
+
+impl std::hash::BuildHasher for FastHash {
+    type Hasher = FastHasher;
+    fn build_hasher(&self) -> FastHasher {
+        FastHasher(0)
+    }
+}
+
+/// The hasher of [`FastHash`].
+#[derive(Debug)]
+pub(crate) struct FastHasher(u64);
+
+impl FastHasher {
+    #[inline]
+    fn mix(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl std::hash::Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.mix(u64::from_le_bytes(c.try_into().unwrap_or([0; 8])));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.mix(u64::from_le_bytes(w));
+        }
+        self.mix(bytes.len() as u64);
+    }
+
+    fn write_u8(&mut self, v: u8) {
+        self.mix(u64::from(v));
+    }
+
+    fn write_u32(&mut self, v: u32) {
+        self.mix(u64::from(v));
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.mix(v);
+    }
+
+    fn write_usize(&mut self, v: usize) {
+        self.mix(v as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        // The murmur3 64-bit finaliser.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
+}
+
 /// Transposes series into per-step columns of `(series index, value)`.
 pub(crate) fn columns(series: &[Sv], n: usize) -> Vec<Vec<(usize, f64)>> {
-    let mut cols: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n];
+    // Counted first, so that each column is allocated once at its size.
+    let mut len = vec![0usize; n];
+    for s in series {
+        for &(i, _) in &s.pts {
+            len[i] += 1;
+        }
+    }
+    let mut cols: Vec<Vec<(usize, f64)>> = len.into_iter().map(Vec::with_capacity).collect();
     for (si, s) in series.iter().enumerate() {
         for &(i, v) in &s.pts {
             cols[i].push((si, v));
@@ -564,7 +645,7 @@ pub(crate) fn run(
 }
 
 fn check_unique<'a>(labels: impl Iterator<Item = &'a Labels>) -> Result<()> {
-    let mut seen = std::collections::HashSet::new();
+    let mut seen: std::collections::HashSet<&Labels, FastHash> = Default::default();
     for l in labels {
         if !seen.insert(l) {
             return Err(EvalError::DuplicateLabelset);
@@ -576,7 +657,7 @@ fn check_unique<'a>(labels: impl Iterator<Item = &'a Labels>) -> Result<()> {
 /// Fails when two series with the same full label set (`__name__` included) have a value at
 /// the same step, as Prometheus checks the output of `label_replace` and `label_join`.
 pub(crate) fn check_unique_per_step(series: &[Sv]) -> Result<()> {
-    let mut by: HashMap<&Labels, Vec<usize>> = HashMap::new();
+    let mut by: HashMap<&Labels, Vec<usize>, FastHash> = HashMap::default();
     for (i, s) in series.iter().enumerate() {
         by.entry(&s.labels).or_default().push(i);
     }
@@ -593,27 +674,41 @@ pub(crate) fn check_unique_per_step(series: &[Sv]) -> Result<()> {
     Ok(())
 }
 
+/// The series of a range query's result: by their final labels, sorted, the points of series
+/// whose labels became equal merged (two values at one step are an error).
+///
+/// Series are usually unique already: they are sorted once (not at all when they come sorted)
+/// and equal labels found as neighbours; labels are moved, not cloned.
 fn merge_range(series: Vec<Sv>, grid: Grid) -> Result<Vec<Series>> {
-    let mut by: HashMap<Labels, Vec<(usize, f64)>> = HashMap::new();
-    for s in series {
-        if s.pts.is_empty() {
-            continue;
-        }
-        let l = effective_labels(&s);
-        match by.get_mut(&l) {
-            Some(pts) => {
-                pts.extend(s.pts);
-                pts.sort_by_key(|p| p.0);
-                if pts.windows(2).any(|w| w[0].0 == w[1].0) {
+    let mut all: Vec<(Labels, Vec<(usize, f64)>)> = series
+        .into_iter()
+        .filter(|s| !s.pts.is_empty())
+        .map(|s| {
+            let labels = if s.drop_name {
+                drop_metric_name(&s.labels)
+            } else {
+                s.labels
+            };
+            (labels, s.pts)
+        })
+        .collect();
+    if !all.is_sorted_by(|a, b| a.0 <= b.0) {
+        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    }
+    let mut merged: Vec<(Labels, Vec<(usize, f64)>)> = Vec::with_capacity(all.len());
+    for (labels, pts) in all {
+        match merged.last_mut() {
+            Some(last) if last.0 == labels => {
+                last.1.extend(pts);
+                last.1.sort_by_key(|p| p.0);
+                if last.1.windows(2).any(|w| w[0].0 == w[1].0) {
                     return Err(EvalError::DuplicateLabelset);
                 }
             }
-            None => {
-                by.insert(l, s.pts);
-            }
+            _ => merged.push((labels, pts)),
         }
     }
-    let mut out: Vec<Series> = by
+    Ok(merged
         .into_iter()
         .map(|(labels, pts)| Series {
             labels,
@@ -622,9 +717,7 @@ fn merge_range(series: Vec<Sv>, grid: Grid) -> Result<Vec<Series>> {
                 .map(|(i, v)| Point { t: grid.t(i), v })
                 .collect(),
         })
-        .collect();
-    out.sort_by(|a, b| a.labels.cmp(&b.labels));
-    Ok(out)
+        .collect())
 }
 
 /// Evaluates an expression of scalar, string or instant-vector type over `grid`.
@@ -712,11 +805,29 @@ pub(crate) fn eval_selector(
     let loaded = ctx.load(vs, lo, hi, 0, grid.step, false)?;
     let mut out = Vec::with_capacity(loaded.len());
     let mut points = 0usize;
+    // Without `@`, or with an `@` that is the same at every step, evaluation times increase:
+    // a series can only have points at the steps from its first sample to one lookback past
+    // its last, and one cursor walks its samples forwards.
+    let monotone = times.is_sorted();
     for (labels, samples) in loaded {
-        let mut pts = Vec::new();
+        let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
+            continue;
+        };
+        let (from, to) = if monotone {
+            (
+                times.partition_point(|&t| t < first.t),
+                times.partition_point(|&t| t < last.t.saturating_add(lookback)),
+            )
+        } else {
+            (0, times.len())
+        };
+        if from >= to {
+            continue;
+        }
+        let mut pts = Vec::with_capacity(to - from);
         let mut j = 0usize;
-        for (i, &et) in times.iter().enumerate() {
-            if j > 0 && samples[j - 1].t > et {
+        for (i, &et) in times.iter().enumerate().take(to).skip(from) {
+            if !monotone && j > 0 && samples[j - 1].t > et {
                 j = samples.partition_point(|s| s.t <= et);
             }
             while j < samples.len() && samples[j].t <= et {
@@ -857,4 +968,80 @@ pub(crate) fn absent_labels(vs: &VectorSelector) -> Labels {
         .map(|m| (m.name(), m.value()))
         .collect();
     Labels::from_pairs(&pairs)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::hash::BuildHasher;
+
+    use super::*;
+
+    #[test]
+    fn out_keeps_one_series_per_labels_and_name_mark() {
+        let a = Labels::from_pairs(&[("__name__", "m"), ("x", "1")]);
+        let b = Labels::from_pairs(&[("__name__", "m"), ("x", "2")]);
+        let mut out = Out::default();
+        assert_eq!(out.index(&a, false), 0);
+        assert_eq!(out.index(&a, true), 1);
+        assert_eq!(out.index(&b, true), 2);
+        assert_eq!(out.index(&a, false), 0);
+        assert_eq!(out.index(&a, true), 1);
+        out.push(&b, false, 3, 1.5);
+        assert_eq!(out.series.len(), 4);
+        assert_eq!(out.series[3].labels, b);
+        assert!(!out.series[3].drop_name);
+        assert_eq!(out.series[3].pts, [(3, 1.5)]);
+        assert!(out.series[1].drop_name && out.series[1].labels == a);
+    }
+
+    #[test]
+    fn fast_hash_spreads_low_bits() {
+        // Round floats differ only in their high bits; bucket bits must still differ.
+        let buckets: std::collections::HashSet<u64> = (0..64)
+            .map(|i| FastHash.hash_one((0u32, f64::from(i).to_bits())) & 0xff)
+            .collect();
+        assert!(buckets.len() > 32, "{} buckets", buckets.len());
+    }
+
+    #[test]
+    fn merge_range_merges_equal_labels_and_rejects_shared_steps() {
+        let grid = Grid::new(0, 30, 10);
+        let sv = |name: &str, drop_name: bool, pts: Vec<(usize, f64)>| Sv {
+            labels: Labels::from_pairs(&[("__name__", name), ("x", "1")]),
+            drop_name,
+            pts,
+        };
+        let out = merge_range(
+            vec![
+                sv("b", true, vec![(2, 3.0)]),
+                sv("a", false, vec![(0, 1.0)]),
+                sv("c", true, vec![(0, 1.0), (3, 4.0)]),
+                sv("d", false, vec![]),
+            ],
+            grid,
+        )
+        .unwrap();
+        let got: Vec<(String, Vec<(i64, f64)>)> = out
+            .into_iter()
+            .map(|s| {
+                let pts = s.points.iter().map(|p| (p.t, p.v)).collect();
+                (s.labels.to_string(), pts)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (r#"a{x="1"}"#.to_owned(), vec![(0, 1.0)]),
+                (
+                    r#"{x="1"}"#.to_owned(),
+                    vec![(0, 1.0), (20, 3.0), (30, 4.0)]
+                ),
+            ]
+        );
+        let dup = merge_range(
+            vec![sv("b", true, vec![(1, 3.0)]), sv("c", true, vec![(1, 1.0)])],
+            grid,
+        );
+        assert!(matches!(dup, Err(EvalError::DuplicateLabelset)));
+    }
 }

@@ -1,5 +1,7 @@
 //! prom-promql integration tests.
 
+mod aggregate;
+mod binary;
 mod engine;
 mod parallel;
 mod parser;
