@@ -14,7 +14,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 conformance="$here/../../shared/conformance/exposition"
-targets=(parse_text parse_openmetrics roundtrip decode_chunk read_index)
+targets=(parse_text parse_openmetrics roundtrip decode_chunk read_index parse_config)
 # The targets that also replay the conformance samples (exposition text).
 exposition=(parse_text parse_openmetrics roundtrip)
 dirs=(corpus)

@@ -6,6 +6,7 @@
 use std::hint::black_box;
 
 pub mod chunk;
+pub mod config;
 pub mod index;
 
 use prom_exposition::{
