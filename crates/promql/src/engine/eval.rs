@@ -285,19 +285,12 @@ impl Ctx<'_> {
                 }
                 let mut samples = Vec::new();
                 let it = &mut series.samples;
+                // One batch call per series, not a dynamic call per sample.
                 if it.seek(lo.saturating_add(1)) {
-                    loop {
-                        let s = it.at();
-                        if s.t > hi {
-                            break;
-                        }
-                        if !(drop_stale && is_stale_nan(s.v)) {
-                            samples.push(s);
-                        }
-                        if !it.next() {
-                            break;
-                        }
-                    }
+                    it.read_until(hi, &mut samples);
+                }
+                if drop_stale && samples.iter().any(|s| is_stale_nan(s.v)) {
+                    samples.retain(|s| !is_stale_nan(s.v));
                 }
                 if let Some(e) = it.err() {
                     return Err(EvalError::InvalidQuery(e.to_string()));

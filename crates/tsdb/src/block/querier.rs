@@ -444,6 +444,87 @@ impl<'a> BlockSampleIterator<'a> {
         Some(c.min_time < target && self.it.seek(target))
     }
 
+    /// [`SampleIterator::read_until`] over the overlapping chunks' merged list.
+    fn list_read_until(&mut self, maxt: i64, out: &mut Vec<Sample>) -> bool {
+        let Some(list) = &self.list else {
+            return self.finish();
+        };
+        let rest = list.get(self.list_pos..).unwrap_or_default();
+        let n = rest.partition_point(|s| s.t <= maxt);
+        out.extend_from_slice(&rest[..n]);
+        self.list_pos += n;
+        match list.get(self.list_pos) {
+            Some(&s) => {
+                self.cur = s;
+                true
+            }
+            None => self.finish(),
+        }
+    }
+
+    /// [`SampleIterator::read_until`] over lazily decoded chunks: the walk `run` does one
+    /// sample per call, decoding straight into `out` and keeping the same checks in the same
+    /// order (the querier's `maxt` ends the iteration, then the strictly-increasing guard and
+    /// the tombstones skip samples). The current sample `cur` is already in `out`.
+    fn lazy_read_until(&mut self, maxt: i64, out: &mut Vec<Sample>) -> bool {
+        let lim = maxt.min(self.maxt);
+        let has_deleted = !self.deleted.is_empty();
+        let mut cur = self.cur;
+        // Whether `it` sits on a sample not yet looked at: one past `lim`, or where
+        // `open_next` seeked to.
+        let mut have = false;
+        loop {
+            if !have {
+                if self.open {
+                    // The hot loop: one decode and a few compares per sample.
+                    while self.it.next() {
+                        let (t, v) = self.it.at();
+                        if t > lim {
+                            have = true;
+                            break;
+                        }
+                        // `cur.t >= mint`, so the guard also drops samples before `mint`.
+                        if t <= cur.t || (has_deleted && self.is_deleted(t)) {
+                            continue;
+                        }
+                        cur = Sample::new(t, v);
+                        out.push(cur);
+                    }
+                }
+                if !have {
+                    self.cur = cur;
+                    match self.open_next(self.mint) {
+                        Some(h) => {
+                            have = h;
+                            if self.open && self.open_max <= lim {
+                                // The whole chunk will be read: spare `out` its regrowths.
+                                out.reserve(usize::from(self.it.num_samples()));
+                            }
+                            continue;
+                        }
+                        None => return false,
+                    }
+                }
+            }
+            // One sample the hot loop cannot decide alone, checked as `run` does.
+            have = false;
+            let (t, v) = self.it.at();
+            if t > self.maxt {
+                self.cur = cur;
+                return self.finish();
+            }
+            if t <= cur.t || (has_deleted && self.is_deleted(t)) {
+                continue;
+            }
+            cur = Sample::new(t, v);
+            if t > maxt {
+                self.cur = cur;
+                return true;
+            }
+            out.push(cur);
+        }
+    }
+
     fn list_from(&mut self, target: i64) -> bool {
         let Some(list) = &self.list else {
             return self.finish();
@@ -504,6 +585,24 @@ impl SampleIterator for BlockSampleIterator<'_> {
 
     fn at(&self) -> Sample {
         self.cur
+    }
+
+    fn read_until(&mut self, maxt: i64, out: &mut Vec<Sample>) -> bool {
+        // Not on a sample: the caller broke the precondition; read nothing.
+        if self.state != State::At {
+            return false;
+        }
+        // With `peeked` (no `next` yet), `cur` is the first sample: read from it.
+        self.peeked = false;
+        if self.cur.t > maxt {
+            return true;
+        }
+        out.push(self.cur);
+        if self.list.is_some() {
+            self.list_pos += 1;
+            return self.list_read_until(maxt, out);
+        }
+        self.lazy_read_until(maxt, out)
     }
 
     fn err(&self) -> Option<&prom_model::Error> {
