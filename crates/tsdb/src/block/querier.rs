@@ -470,6 +470,18 @@ impl<'a> BlockSampleIterator<'a> {
         let lim = maxt.min(self.maxt);
         let has_deleted = !self.deleted.is_empty();
         let mut cur = self.cur;
+        if self.open && self.open_max <= lim {
+            // Room for the rest of the open chunk and the whole chunks after it, guessing they
+            // are as full as this one, so that `out` does not regrow sample by sample.
+            let whole = self
+                .chunks
+                .get(self.next_chunk..)
+                .unwrap_or_default()
+                .iter()
+                .take_while(|c| c.max_time <= lim)
+                .count();
+            out.reserve(usize::from(self.it.num_samples()).saturating_mul(whole + 1));
+        }
         // Whether `it` sits on a sample not yet looked at: one past `lim`, or where
         // `open_next` seeked to.
         let mut have = false;
