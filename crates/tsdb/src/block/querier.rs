@@ -444,6 +444,31 @@ impl<'a> BlockSampleIterator<'a> {
         Some(c.min_time < target && self.it.seek(target))
     }
 
+    /// Roughly how many samples reading the open chunk and the whole chunks after it up to
+    /// `lim` yields, so that the output need not regrow sample by sample. Chunks vary in size
+    /// (the first of a block is often short), so the open chunk's sample rate is scaled to the
+    /// time those chunks span, bounded by what full chunks could hold.
+    fn estimate_until(&self, lim: i64) -> usize {
+        let rest = self.chunks.get(self.next_chunk..).unwrap_or_default();
+        let whole = rest.iter().take_while(|c| c.max_time <= lim).count();
+        let n = usize::from(self.it.num_samples());
+        let Some(open) = self
+            .next_chunk
+            .checked_sub(1)
+            .and_then(|i| self.chunks.get(i))
+        else {
+            return n;
+        };
+        let last = rest
+            .get(whole.wrapping_sub(1))
+            .map_or(self.open_max, |c| c.max_time);
+        let span_open = self.open_max.saturating_sub(open.min_time).max(1) as f64;
+        let span = last.saturating_sub(open.min_time).max(1) as f64;
+        let guess = (n as f64 * span / span_open) as usize;
+        let bound = super::compact::MAX_SAMPLES_PER_CHUNK.saturating_mul(whole + 1);
+        guess.min(bound).max(n)
+    }
+
     /// [`SampleIterator::read_until`] over the overlapping chunks' merged list.
     fn list_read_until(&mut self, maxt: i64, out: &mut Vec<Sample>) -> bool {
         let Some(list) = &self.list else {
@@ -471,16 +496,7 @@ impl<'a> BlockSampleIterator<'a> {
         let has_deleted = !self.deleted.is_empty();
         let mut cur = self.cur;
         if self.open && self.open_max <= lim {
-            // Room for the rest of the open chunk and the whole chunks after it, guessing they
-            // are as full as this one, so that `out` does not regrow sample by sample.
-            let whole = self
-                .chunks
-                .get(self.next_chunk..)
-                .unwrap_or_default()
-                .iter()
-                .take_while(|c| c.max_time <= lim)
-                .count();
-            out.reserve(usize::from(self.it.num_samples()).saturating_mul(whole + 1));
+            out.reserve(self.estimate_until(lim));
         }
         // Whether `it` sits on a sample not yet looked at: one past `lim`, or where
         // `open_next` seeked to.
