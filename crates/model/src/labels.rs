@@ -134,7 +134,12 @@ impl Labels {
 
     /// Encodes pairs that are already sorted by name, unique, with non-empty values.
     fn from_sorted_unique<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        let mut buf = String::new();
+        Labels::encode(String::new(), pairs)
+    }
+
+    /// [`from_sorted_unique`](Self::from_sorted_unique) into `buf`, which is empty (and may
+    /// have the capacity the encoding needs).
+    fn encode<'a>(mut buf: String, pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
         for (name, value) in pairs {
             debug_assert!(!value.is_empty());
             put_len(&mut buf, name.len());
@@ -173,7 +178,32 @@ impl Labels {
     /// assert_eq!(ls.to_string(), r#"up{job="db"}"#);
     /// ```
     pub fn from_pairs(pairs: &[(&str, &str)]) -> Self {
-        Labels::from_unsorted(pairs.to_vec())
+        // Pairs from an index or a parser usually come sorted, unique and non-empty: encode
+        // them directly into one exactly sized buffer, without the sorting copies.
+        let canonical = pairs.iter().all(|(_, v)| !v.is_empty())
+            && pairs.windows(2).all(|w| match w {
+                [a, b] => a.0 < b.0,
+                _ => true,
+            });
+        if !canonical {
+            return Labels::from_unsorted(pairs.to_vec());
+        }
+        if pairs.is_empty() {
+            return Labels::new();
+        }
+        let len_size = |mut n: usize| {
+            let mut k = 1;
+            while n >= 0x40 {
+                n >>= 6;
+                k += 1;
+            }
+            k
+        };
+        let size = pairs
+            .iter()
+            .map(|(n, v)| len_size(n.len()) + n.len() + len_size(v.len()) + v.len())
+            .sum();
+        Labels::encode(String::with_capacity(size), pairs.iter().copied())
     }
 
     /// The value of label `name`, or `None` if the set has no such label.
@@ -762,6 +792,20 @@ mod tests {
             let refs: Vec<(&str, &str)> = ops.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
             prop_assert_eq!(&Labels::from_pairs(&refs), &ls);
             prop_assert_eq!(&ops.iter().cloned().collect::<Labels>(), &ls);
+            // Already canonical pairs (what an index yields) take from_pairs' direct path,
+            // with long names and values whose lengths need several bytes.
+            let long: Vec<(String, String)> = want
+                .iter()
+                .map(|(n, v)| (n.repeat(40), v.repeat(30)))
+                .collect();
+            let canon: Vec<(&str, &str)> = want.iter().chain(&long).map(|(n, v)| (n.as_str(), v.as_str())).collect();
+            let mut canon = canon;
+            canon.sort();
+            canon.dedup_by(|a, b| a.0 == b.0);
+            let direct = Labels::from_pairs(&canon);
+            prop_assert_eq!(pairs(&direct), canon.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect::<Vec<_>>());
+            let reversed: Vec<(&str, &str)> = canon.iter().rev().copied().collect();
+            prop_assert_eq!(&direct, &Labels::from_pairs(&reversed));
         }
 
         #[test]

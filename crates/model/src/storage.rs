@@ -229,6 +229,38 @@ pub trait SampleIterator: Send {
         None
     }
 
+    /// Reads a run of samples at once: appends the current sample and every following one with
+    /// timestamp `<= maxt` to `out`, the batch equivalent of an [`at`](Self::at)/[`next`](Self::next)
+    /// loop, which is what the default implementation does. Implementations override it to
+    /// copy or decode straight into `out` without a dynamic call per sample.
+    ///
+    /// - Precondition: the iterator sits on a sample, that is the last `next` or `seek` (or
+    ///   `read_until`) returned `true`. Otherwise the call MUST NOT panic, but what it appends
+    ///   and returns is unspecified.
+    /// - It MUST append exactly the samples the `at`/`next` walk would yield from the current
+    ///   one on while their timestamp is `<= maxt`, in order, and nothing else (`out`'s
+    ///   existing contents are left alone).
+    /// - It returns `true` when it stopped on a sample with timestamp `> maxt`, which is then
+    ///   the current sample (as if `next` had just returned `true` on it), and `false` when the
+    ///   iterator is exhausted (as if `next` had returned `false`; [`err`](Self::err) then says
+    ///   whether an error ended it).
+    /// - If the current sample's timestamp is already `> maxt`, it MUST append nothing, stay
+    ///   put and return `true`.
+    /// - Afterwards `next`, `seek`, `at` and `read_until` MUST behave as after the equivalent
+    ///   walk.
+    fn read_until(&mut self, maxt: Timestamp, out: &mut Vec<Sample>) -> bool {
+        loop {
+            let s = self.at();
+            if s.t > maxt {
+                return true;
+            }
+            out.push(s);
+            if !self.next() {
+                return false;
+            }
+        }
+    }
+
     /// Wraps the cursor as a std [`Iterator`] of [`Sample`]s.
     fn into_sample_iter(self) -> SampleIter<Self>
     where
@@ -335,6 +367,16 @@ impl<S: AsRef<[Sample]> + Send> SampleIterator for ListSampleIterator<S> {
             .get(self.pos)
             .copied()
             .unwrap_or(Sample::new(Timestamp::MIN, f64::NAN))
+    }
+
+    fn read_until(&mut self, maxt: Timestamp, out: &mut Vec<Sample>) -> bool {
+        self.started = true;
+        let all = self.samples.as_ref();
+        let rest = all.get(self.pos..).unwrap_or_default();
+        let n = rest.partition_point(|s| s.t <= maxt);
+        out.extend_from_slice(&rest[..n]);
+        self.pos += n;
+        self.pos < all.len()
     }
 }
 
@@ -474,6 +516,10 @@ macro_rules! forward_unique {
                 (**self).at()
             }
 
+            fn read_until(&mut self, maxt: Timestamp, out: &mut Vec<Sample>) -> bool {
+                (**self).read_until(maxt, out)
+            }
+
             fn err(&self) -> Option<&Error> {
                 (**self).err()
             }
@@ -549,6 +595,86 @@ mod tests {
         assert!(rest.get_ref().err().is_none());
         let boxed: Box<dyn SampleIterator> = Box::new(ListSampleIterator::new(samples(&[7])));
         assert_eq!(boxed.into_sample_iter().count(), 1);
+    }
+
+    /// Only the required methods, so `read_until` is the trait's default.
+    struct Plain(ListSampleIterator<Vec<Sample>>);
+
+    impl SampleIterator for Plain {
+        fn next(&mut self) -> bool {
+            self.0.next()
+        }
+        fn seek(&mut self, t: Timestamp) -> bool {
+            self.0.seek(t)
+        }
+        fn at(&self) -> Sample {
+            self.0.at()
+        }
+    }
+
+    /// Checks `read_until(maxt)` from the position `seek(from)` leaves, on `it`, against the
+    /// at/next walk, then that the iterator continues where the walk would.
+    fn check_read_until(mut it: impl SampleIterator, ts: &[i64], from: i64, maxt: i64) {
+        let want: Vec<i64> = ts
+            .iter()
+            .copied()
+            .filter(|&t| t >= from && t <= maxt)
+            .collect();
+        let next = ts.iter().copied().find(|&t| t >= from && t > maxt);
+        let mut out = vec![Sample::new(-99, 0.0)];
+        if !it.seek(from) {
+            assert!(want.is_empty() && next.is_none());
+            return;
+        }
+        let more = it.read_until(maxt, &mut out);
+        let got: Vec<i64> = out[1..].iter().map(|s| s.t).collect();
+        assert_eq!(out[0].t, -99, "existing contents kept");
+        assert_eq!(got, want, "from {from} to {maxt}");
+        assert_eq!(more, next.is_some());
+        if let Some(n) = next {
+            assert_eq!(it.at().t, n, "stops on the first sample past maxt");
+            // Reading again with the same bound appends nothing and stays.
+            assert!(it.read_until(maxt, &mut out));
+            assert_eq!(out.len(), want.len() + 1);
+            assert_eq!(it.at().t, n);
+            let rest: Vec<i64> = ts.iter().copied().filter(|&t| t > n).collect();
+            let mut walked = Vec::new();
+            while it.next() {
+                walked.push(it.at().t);
+            }
+            assert_eq!(walked, rest);
+        } else {
+            assert!(!it.next(), "exhausted stays exhausted");
+            assert!(!it.seek(i64::MIN));
+        }
+    }
+
+    #[test]
+    fn read_until_default_and_list_override_match_the_walk() {
+        let ts = [1, 2, 5, 9, 10, 20];
+        for from in [0, 1, 3, 10, 20] {
+            for maxt in [0, 1, 4, 9, 10, 19, 20, 100] {
+                check_read_until(
+                    Plain(ListSampleIterator::new(samples(&ts))),
+                    &ts,
+                    from,
+                    maxt,
+                );
+                check_read_until(ListSampleIterator::new(samples(&ts)), &ts, from, maxt);
+                let boxed: Box<dyn SampleIterator> =
+                    Box::new(ListSampleIterator::new(samples(&ts)));
+                check_read_until(boxed, &ts, from, maxt);
+            }
+        }
+        // Seeking after a read continues from the stop.
+        let mut it = Plain(ListSampleIterator::new(samples(&ts)));
+        assert!(it.next());
+        let mut out = Vec::new();
+        assert!(it.read_until(5, &mut out));
+        assert!(it.seek(10));
+        assert!(!it.read_until(i64::MAX, &mut out));
+        let got: Vec<i64> = out.iter().map(|s| s.t).collect();
+        assert_eq!(got, [1, 2, 5, 10, 20]);
     }
 
     #[test]

@@ -142,6 +142,23 @@ impl SampleIterator for HeadSeriesIterator {
             .unwrap_or(Sample::new(Timestamp::MIN, f64::NAN))
     }
 
+    fn read_until(&mut self, maxt: Timestamp, out: &mut Vec<Sample>) -> bool {
+        self.started = true;
+        loop {
+            let rest = self.buf.get(self.pos..).unwrap_or_default();
+            let n = rest.partition_point(|s| s.t <= maxt);
+            out.extend_from_slice(&rest[..n]);
+            self.pos += n;
+            if self.pos < self.buf.len() {
+                return true;
+            }
+            // The buffer is used up: go on with the next chunk, as `next` would.
+            if !self.fill() {
+                return false;
+            }
+        }
+    }
+
     fn err(&self) -> Option<&ModelError> {
         self.err.as_ref()
     }
@@ -190,6 +207,29 @@ impl<'a> MergeIterator<'a> {
         }
         self.cur = best.map(|(_, s)| s);
         self.cur.is_some()
+    }
+
+    /// Advances every live iterator except `keep` that sits at `t` (the time `keep` yields)
+    /// and returns the smallest time the others then sit on.
+    fn others_past(&mut self, keep: usize, t: i64) -> Option<i64> {
+        let mut min = None::<i64>;
+        for (i, it) in self.its.iter_mut().enumerate() {
+            if i == keep || !self.live[i] {
+                continue;
+            }
+            let mut at = it.at().t;
+            if at <= t {
+                self.live[i] = it.next();
+                if !self.live[i] {
+                    continue;
+                }
+                at = it.at().t;
+            }
+            if min.is_none_or(|m| at < m) {
+                min = Some(at);
+            }
+        }
+        min
     }
 
     fn advance_past(&mut self, t: i64) {
@@ -242,6 +282,32 @@ impl SampleIterator for MergeIterator<'_> {
 
     fn at(&self) -> Sample {
         self.cur.unwrap_or(Sample::new(Timestamp::MIN, f64::NAN))
+    }
+
+    /// Merges by runs: the iterator holding the current sample reads, in one batch, every
+    /// sample before the others' next timestamp; the others never see a call per sample.
+    fn read_until(&mut self, maxt: Timestamp, out: &mut Vec<Sample>) -> bool {
+        loop {
+            let Some(c) = self.cur else {
+                return false;
+            };
+            if c.t > maxt {
+                return true;
+            }
+            // The iterator `pick` took `c` from: the first live one at `c.t`.
+            let Some(w) = (0..self.its.len()).find(|&i| self.live[i] && self.its[i].at().t == c.t)
+            else {
+                return false;
+            };
+            // The others skip their samples at `c.t` (the earliest iterator wins); `w` then
+            // reads up to just before the earliest of theirs.
+            let bound = match self.others_past(w, c.t) {
+                Some(m) => maxt.min(m - 1),
+                None => maxt,
+            };
+            self.live[w] = self.its[w].read_until(bound, out);
+            self.pick();
+        }
     }
 
     fn err(&self) -> Option<&ModelError> {

@@ -244,10 +244,13 @@ impl Querier for BlocksQuerier<'_> {
     }
 }
 
-/// A block's series set, materialised from its querier so it can outlive the querier value
-/// (the block itself is kept alive by the database querier).
+/// A block's series set that can outlive its querier value (the block itself is kept alive by
+/// the database querier). It reads the block's series lazily, one per [`next`](SeriesSet::next):
+/// collecting them all up front cost a `Series` vector (regrown as it filled) and kept every
+/// series' decoded state alive before the caller needed it.
 struct OwnedBlockSet<'a> {
-    series: std::vec::IntoIter<Series<'a>>,
+    set: crate::block::BlockSeriesSet<'a>,
+    /// The block set's error, re-wrapped once it has ended.
     err: Option<ModelError>,
 }
 
@@ -258,22 +261,23 @@ impl<'a> OwnedBlockSet<'a> {
         hints: Option<&SelectHints>,
         matchers: &[Matcher],
     ) -> Self {
-        let mut set = q.select_owned(sorted, hints, matchers);
-        let mut series = Vec::new();
-        while let Some(s) = set.next() {
-            series.push(s);
-        }
-        let err = set.err().map(|e| ModelError::storage(e.to_string()));
         OwnedBlockSet {
-            series: series.into_iter(),
-            err,
+            set: q.select_owned(sorted, hints, matchers),
+            err: None,
         }
     }
 }
 
 impl<'a> SeriesSet<'a> for OwnedBlockSet<'a> {
     fn next(&mut self) -> Option<Series<'a>> {
-        self.series.next()
+        if self.err.is_some() {
+            return None;
+        }
+        let s = self.set.next();
+        if s.is_none() {
+            self.err = self.set.err().map(|e| ModelError::storage(e.to_string()));
+        }
+        s
     }
 
     fn err(&self) -> Option<&ModelError> {

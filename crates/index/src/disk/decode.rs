@@ -174,6 +174,25 @@ impl<'a> Dec<'a> {
         self.bytes(n)
     }
 
+    /// Skips `k` byte strings each prefixed by its uvarint length, as `k` calls of
+    /// [`uvarint_bytes`](Self::uvarint_bytes) would, with a shortcut for the usual one-byte
+    /// length (symbol lookups walk up to 31 strings this way).
+    pub(crate) fn skip_uvarint_bytes(&mut self, k: usize) -> DecResult<()> {
+        for _ in 0..k {
+            let end = match self.buf.get(self.pos) {
+                Some(&n) if n < 0x80 => self.pos.saturating_add(1).saturating_add(usize::from(n)),
+                _ => usize::MAX,
+            };
+            if end <= self.buf.len() {
+                self.pos = end;
+            } else {
+                // Longer lengths, and errors (reported exactly as the slow path reports them).
+                self.uvarint_bytes()?;
+            }
+        }
+        Ok(())
+    }
+
     /// A UTF-8 string prefixed by its uvarint length.
     pub(crate) fn uvarint_str(&mut self) -> DecResult<&'a str> {
         let n = self.uvarint_usize()?;

@@ -63,6 +63,10 @@ pub struct IndexReader {
     symbols: SymbolTable,
     /// Label names, including the empty name of the all-series list.
     names: BTreeMap<Box<str>, NameEntry>,
+    /// The symbol reference of each label name, sorted by reference: series decoding
+    /// resolves names here instead of walking the symbol table (two lookups per label
+    /// otherwise, one of them for a name among few).
+    name_symbols: Vec<(u32, Box<str>)>,
     /// File offset just past the postings offset table's last entry.
     table_end: u64,
     /// File offset just past the postings offset table's checksum.
@@ -269,12 +273,23 @@ impl IndexReader {
             return Err(d.corrupt(format!("{} bytes after the last entry", d.remaining())));
         }
         let table_end = d.offset();
+        // A name missing from the symbol table (a damaged index) is left to `lookup`, which
+        // reports it where the series refers to it.
+        let mut name_symbols: Vec<(u32, Box<str>)> = names
+            .keys()
+            .filter_map(|n| match symbols.reverse(file, n) {
+                Ok(Some(id)) => Some((id, n.clone())),
+                _ => None,
+            })
+            .collect();
+        name_symbols.sort_unstable_by_key(|e| e.0);
         Ok(IndexReader {
             path,
             map,
             toc,
             symbols,
             names,
+            name_symbols,
             table_end,
             table_section_end,
         })
@@ -544,7 +559,15 @@ impl IndexReader {
         series_body(
             d,
             |n, v, at| {
-                let name = self.symbols.lookup(file, n).map_err(|c| relocate(c, at))?;
+                let known = self
+                    .name_symbols
+                    .binary_search_by_key(&n, |e| e.0)
+                    .ok()
+                    .and_then(|i| self.name_symbols.get(i));
+                let name = match known {
+                    Some((_, s)) => &**s,
+                    None => self.symbols.lookup(file, n).map_err(|c| relocate(c, at))?,
+                };
                 let value = self.symbols.lookup(file, v).map_err(|c| relocate(c, at))?;
                 if labels.last().is_some_and(|(p, _)| *p >= name) {
                     return Err(Corruption::new(

@@ -99,9 +99,7 @@ impl SymbolTable {
             .get(i / SAMPLE)
             .ok_or_else(|| Corruption::new(Section::Symbols, self.end, "missing sample"))?;
         let mut d = self.cursor_at(file, sample)?;
-        for _ in 0..i % SAMPLE {
-            d.uvarint_bytes()?;
-        }
+        d.skip_uvarint_bytes(i % SAMPLE)?;
         d.uvarint_str()
     }
 

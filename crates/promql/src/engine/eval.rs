@@ -406,27 +406,25 @@ impl Ctx<'_> {
             ..SelectHints::default()
         };
         let mut out = Vec::new();
+        // Series of one selection tend to have as many samples as each other: start each
+        // buffer at the previous one's length rather than regrowing it (a series merged from
+        // several blocks would otherwise be reallocated and copied once per block).
+        let mut size_hint = 0;
         {
             let mut set = self.querier.select(false, Some(&hints), &vs.matchers);
             while let Some(mut series) = set.next() {
                 if out.len() % 1024 == 1023 {
                     self.check("series selection")?;
                 }
-                let mut samples = Vec::new();
+                let mut samples = Vec::with_capacity(size_hint);
                 let it = &mut series.samples;
+                // One batch call per series, not a dynamic call per sample.
                 if it.seek(lo.saturating_add(1)) {
-                    loop {
-                        let s = it.at();
-                        if s.t > hi {
-                            break;
-                        }
-                        if !(drop_stale && is_stale_nan(s.v)) {
-                            samples.push(s);
-                        }
-                        if !it.next() {
-                            break;
-                        }
-                    }
+                    it.read_until(hi, &mut samples);
+                }
+                size_hint = samples.len();
+                if drop_stale && samples.iter().any(|s| is_stale_nan(s.v)) {
+                    samples.retain(|s| !is_stale_nan(s.v));
                 }
                 if let Some(e) = it.err() {
                     return Err(EvalError::InvalidQuery(e.to_string()));

@@ -444,6 +444,115 @@ impl<'a> BlockSampleIterator<'a> {
         Some(c.min_time < target && self.it.seek(target))
     }
 
+    /// Roughly how many samples reading the open chunk and the whole chunks after it up to
+    /// `lim` yields, so that the output need not regrow sample by sample. Chunks vary in size
+    /// (the first of a block is often short), so the open chunk's sample rate is scaled to the
+    /// time those chunks span, bounded by what full chunks could hold.
+    fn estimate_until(&self, lim: i64) -> usize {
+        let rest = self.chunks.get(self.next_chunk..).unwrap_or_default();
+        let whole = rest.iter().take_while(|c| c.max_time <= lim).count();
+        let n = usize::from(self.it.num_samples());
+        let Some(open) = self
+            .next_chunk
+            .checked_sub(1)
+            .and_then(|i| self.chunks.get(i))
+        else {
+            return n;
+        };
+        let last = rest
+            .get(whole.wrapping_sub(1))
+            .map_or(self.open_max, |c| c.max_time);
+        let span_open = self.open_max.saturating_sub(open.min_time).max(1) as f64;
+        let span = last.saturating_sub(open.min_time).max(1) as f64;
+        let guess = (n as f64 * span / span_open) as usize;
+        let bound = super::compact::MAX_SAMPLES_PER_CHUNK.saturating_mul(whole + 1);
+        guess.min(bound).max(n)
+    }
+
+    /// [`SampleIterator::read_until`] over the overlapping chunks' merged list.
+    fn list_read_until(&mut self, maxt: i64, out: &mut Vec<Sample>) -> bool {
+        let Some(list) = &self.list else {
+            return self.finish();
+        };
+        let rest = list.get(self.list_pos..).unwrap_or_default();
+        let n = rest.partition_point(|s| s.t <= maxt);
+        out.extend_from_slice(&rest[..n]);
+        self.list_pos += n;
+        match list.get(self.list_pos) {
+            Some(&s) => {
+                self.cur = s;
+                true
+            }
+            None => self.finish(),
+        }
+    }
+
+    /// [`SampleIterator::read_until`] over lazily decoded chunks: the walk `run` does one
+    /// sample per call, decoding straight into `out` and keeping the same checks in the same
+    /// order (the querier's `maxt` ends the iteration, then the strictly-increasing guard and
+    /// the tombstones skip samples). The current sample `cur` is already in `out`.
+    fn lazy_read_until(&mut self, maxt: i64, out: &mut Vec<Sample>) -> bool {
+        let lim = maxt.min(self.maxt);
+        let has_deleted = !self.deleted.is_empty();
+        let mut cur = self.cur;
+        if self.open && self.open_max <= lim {
+            out.reserve(self.estimate_until(lim));
+        }
+        // Whether `it` sits on a sample not yet looked at: one past `lim`, or where
+        // `open_next` seeked to.
+        let mut have = false;
+        loop {
+            if !have {
+                if self.open {
+                    // The hot loop: one decode and a few compares per sample.
+                    while self.it.next() {
+                        let (t, v) = self.it.at();
+                        if t > lim {
+                            have = true;
+                            break;
+                        }
+                        // `cur.t >= mint`, so the guard also drops samples before `mint`.
+                        if t <= cur.t || (has_deleted && self.is_deleted(t)) {
+                            continue;
+                        }
+                        cur = Sample::new(t, v);
+                        out.push(cur);
+                    }
+                }
+                if !have {
+                    self.cur = cur;
+                    match self.open_next(self.mint) {
+                        Some(h) => {
+                            have = h;
+                            if self.open && self.open_max <= lim {
+                                // The whole chunk will be read: spare `out` its regrowths.
+                                out.reserve(usize::from(self.it.num_samples()));
+                            }
+                            continue;
+                        }
+                        None => return false,
+                    }
+                }
+            }
+            // One sample the hot loop cannot decide alone, checked as `run` does.
+            have = false;
+            let (t, v) = self.it.at();
+            if t > self.maxt {
+                self.cur = cur;
+                return self.finish();
+            }
+            if t <= cur.t || (has_deleted && self.is_deleted(t)) {
+                continue;
+            }
+            cur = Sample::new(t, v);
+            if t > maxt {
+                self.cur = cur;
+                return true;
+            }
+            out.push(cur);
+        }
+    }
+
     fn list_from(&mut self, target: i64) -> bool {
         let Some(list) = &self.list else {
             return self.finish();
@@ -504,6 +613,24 @@ impl SampleIterator for BlockSampleIterator<'_> {
 
     fn at(&self) -> Sample {
         self.cur
+    }
+
+    fn read_until(&mut self, maxt: i64, out: &mut Vec<Sample>) -> bool {
+        // Not on a sample: the caller broke the precondition; read nothing.
+        if self.state != State::At {
+            return false;
+        }
+        // With `peeked` (no `next` yet), `cur` is the first sample: read from it.
+        self.peeked = false;
+        if self.cur.t > maxt {
+            return true;
+        }
+        out.push(self.cur);
+        if self.list.is_some() {
+            self.list_pos += 1;
+            return self.list_read_until(maxt, out);
+        }
+        self.lazy_read_until(maxt, out)
     }
 
     fn err(&self) -> Option<&prom_model::Error> {

@@ -13,7 +13,7 @@ use prom_tsdb::block::{
 use prom_tsdb::ulid::Ulid;
 use proptest::prelude::*;
 
-type Model = BTreeMap<Labels, Vec<(i64, f64)>>;
+pub type Model = BTreeMap<Labels, Vec<(i64, f64)>>;
 
 fn ls(pairs: &[(&str, &str)]) -> Labels {
     Labels::from_pairs(pairs)
@@ -34,7 +34,7 @@ fn encode(samples: &[(i64, f64)], per_chunk: usize) -> Vec<(i64, i64, Vec<u8>)> 
 }
 
 /// Writes `model` as a block under `parent`; `segment_size` small forces several segments.
-fn write_block(
+pub fn write_block(
     parent: &Path,
     model: &Model,
     range: (i64, i64),
@@ -72,7 +72,7 @@ fn write_block(
     w.finish(BlockCompaction::new(ulid)).unwrap()
 }
 
-fn block_dir(parent: &Path, meta: &BlockMeta) -> PathBuf {
+pub fn block_dir(parent: &Path, meta: &BlockMeta) -> PathBuf {
     parent.join(meta.ulid.to_string())
 }
 

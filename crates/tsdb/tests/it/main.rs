@@ -4,4 +4,5 @@ mod block;
 mod crash;
 mod db;
 mod db_files;
+mod read_until;
 mod wal;
