@@ -405,40 +405,66 @@ impl Ctx<'_> {
             range,
             ..SelectHints::default()
         };
-        let mut out = Vec::new();
-        // Series of one selection tend to have as many samples as each other: start each
-        // buffer at the previous one's length rather than regrowing it (a series merged from
-        // several blocks would otherwise be reallocated and copied once per block).
-        let mut size_hint = 0;
+        // First the series (index work, serial), then their samples: decoding chunks is
+        // independent per series, so a big selection is read on several threads.
+        let mut listed: Vec<(
+            Labels,
+            std::sync::Mutex<Box<dyn prom_model::SampleIterator + '_>>,
+        )> = Vec::new();
+        let mut warnings = Vec::new();
         {
             let mut set = self.querier.select(false, Some(&hints), &vs.matchers);
-            while let Some(mut series) = set.next() {
-                if out.len() % 1024 == 1023 {
+            while let Some(series) = set.next() {
+                if listed.len() % 1024 == 1023 {
                     self.check("series selection")?;
                 }
-                let mut samples = Vec::with_capacity(size_hint);
-                let it = &mut series.samples;
-                // One batch call per series, not a dynamic call per sample.
-                if it.seek(lo.saturating_add(1)) {
-                    it.read_until(hi, &mut samples);
-                }
-                size_hint = samples.len();
-                if drop_stale && samples.iter().any(|s| is_stale_nan(s.v)) {
-                    samples.retain(|s| !is_stale_nan(s.v));
-                }
-                if let Some(e) = it.err() {
-                    return Err(EvalError::InvalidQuery(e.to_string()));
-                }
-                out.push((series.labels, samples));
+                listed.push((series.labels, std::sync::Mutex::new(series.samples)));
             }
             if let Some(e) = set.err() {
                 return Err(EvalError::InvalidQuery(e.to_string()));
             }
-            for w in set.warnings() {
-                let w = w.clone();
-                if !self.warnings.contains(&w) {
-                    self.warnings.push(w);
+            warnings.extend(set.warnings().iter().cloned());
+        }
+        // Roughly one sample per 15 s of the range per series: enough to tell a big read.
+        let per_series = ((hi - lo) / 15_000).clamp(1, 1 << 20) as usize;
+        let threads = super::par::threads_for(
+            self.opts.parallelism,
+            listed.len(),
+            listed.len().saturating_mul(per_series),
+        );
+        let read = super::par::map(
+            &listed,
+            threads,
+            &self.stop(),
+            "series selection",
+            // Series of one selection tend to have as many samples as each other: start each
+            // buffer at the previous one's length rather than regrowing it (a series merged
+            // from several blocks would otherwise be reallocated and copied once per block).
+            || 0usize,
+            |size_hint, (_, it)| {
+                let mut it = it.lock().unwrap_or_else(|p| p.into_inner());
+                let mut samples = Vec::with_capacity(*size_hint);
+                // One batch call per series, not a dynamic call per sample.
+                if it.seek(lo.saturating_add(1)) {
+                    it.read_until(hi, &mut samples);
                 }
+                *size_hint = samples.len();
+                if drop_stale && samples.iter().any(|s| is_stale_nan(s.v)) {
+                    samples.retain(|s| !is_stale_nan(s.v));
+                }
+                match it.err() {
+                    Some(e) => Err(e.to_string()),
+                    None => Ok(samples),
+                }
+            },
+        )?;
+        let mut out = Vec::with_capacity(listed.len());
+        for ((labels, _), samples) in listed.into_iter().zip(read) {
+            out.push((labels, samples.map_err(EvalError::InvalidQuery)?));
+        }
+        for w in warnings {
+            if !self.warnings.contains(&w) {
+                self.warnings.push(w);
             }
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));
