@@ -25,7 +25,7 @@ pub struct DbAppender<'a> {
     db: &'a Inner,
     samples: Vec<(Arc<MemSeries>, i64, f64)>,
     /// The latest queued sample per series reference, so a batch is ordered within itself.
-    pending: HashMap<u64, (i64, u64)>,
+    pending: HashMap<u64, (i64, u64), super::RefHash>,
 }
 
 impl std::fmt::Debug for DbAppender<'_> {
@@ -41,7 +41,7 @@ impl<'a> DbAppender<'a> {
         DbAppender {
             db,
             samples: Vec::new(),
-            pending: HashMap::new(),
+            pending: HashMap::default(),
         }
     }
 
@@ -79,8 +79,13 @@ impl Appender for DbAppender<'_> {
         if t < head.min_valid_time() {
             return Err(self.reject(AppendError::OutOfBounds));
         }
+        // A reference this head handed out always names the same series (references are
+        // never reused), and the caller promises `labels` are its labels: no comparison.
         let s = match series.and_then(|r| head.get(r.0)) {
-            Some(s) if labels.is_empty() || s.labels == *labels => s,
+            Some(s) => {
+                debug_assert!(labels.is_empty() || s.labels == *labels);
+                s
+            }
             _ => {
                 if labels.is_empty() {
                     return Err(AppendError::EmptyLabels);

@@ -19,6 +19,33 @@ use prom_model::{Labels, Matcher};
 use crate::interval::{Interval, add_interval};
 use series::MemSeries;
 
+/// Hashes series references (small, dense integers) with one multiplication: std's SipHash
+/// costs more than the rest of a lookup on the append path, and references are not chosen by
+/// anyone who could aim at collisions.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct RefHasher(u64);
+
+impl std::hash::Hasher for RefHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, x: u64) {
+        // Fibonacci hashing: the multiplication moves the low bits that differ between
+        // neighbouring references into the high bits the table uses.
+        self.0 = (self.0 ^ x).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// The `BuildHasher` of maps keyed by series reference.
+pub(crate) type RefHash = std::hash::BuildHasherDefault<RefHasher>;
+
 /// Number of lock stripes; a power of two.
 const STRIPES: usize = 64;
 
@@ -85,7 +112,7 @@ impl HashStripe {
 #[derive(Debug)]
 pub(crate) struct Head {
     by_hash: Vec<RwLock<HashStripe>>,
-    by_ref: Vec<RwLock<HashMap<u64, Arc<MemSeries>>>>,
+    by_ref: Vec<RwLock<HashMap<u64, Arc<MemSeries>, RefHash>>>,
     pub index: MemIndex,
     next_ref: AtomicU64,
     /// Smallest and largest sample time in the head (`i64::MAX`/`i64::MIN` when empty).
