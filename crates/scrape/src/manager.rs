@@ -156,7 +156,15 @@ pub async fn fetch(
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let mut body = Vec::new();
+        // Sized from Content-Length when the target sends one (bounded by the limit), so the
+        // body is not regrown and copied chunk by chunk.
+        let expect = resp.content_length().unwrap_or(0);
+        let cap = if limit > 0 {
+            expect.min(limit)
+        } else {
+            expect.min(64 << 20)
+        };
+        let mut body = Vec::with_capacity(cap as usize);
         while let Some(chunk) = resp
             .chunk()
             .await

@@ -46,6 +46,66 @@ impl std::hash::Hasher for RefHasher {
 /// The `BuildHasher` of maps keyed by series reference.
 pub(crate) type RefHash = std::hash::BuildHasherDefault<RefHasher>;
 
+/// One stripe of the reference → series map. References are handed out densely from a counter
+/// and never reused, so a stripe keeps its series in a vector indexed by `ref / STRIPES`: a
+/// lookup on the append path is one bounds check and one load, not a hash probe. A reference
+/// far beyond the vector (one read from a damaged WAL, say) goes to a hash map instead, so a
+/// bad number cannot make the vector huge.
+#[derive(Debug, Default)]
+pub(crate) struct RefTable {
+    dense: Vec<Option<Arc<MemSeries>>>,
+    sparse: HashMap<u64, Arc<MemSeries>, RefHash>,
+    len: usize,
+}
+
+impl RefTable {
+    /// Slots the vector may grow by in one insert.
+    const MAX_GROWTH: usize = 1 << 16;
+
+    fn slot(r: u64) -> usize {
+        (r / STRIPES as u64) as usize
+    }
+
+    pub(crate) fn get(&self, r: u64) -> Option<&Arc<MemSeries>> {
+        match self.dense.get(Self::slot(r)) {
+            Some(Some(s)) => Some(s),
+            _ => self.sparse.get(&r),
+        }
+    }
+
+    pub(crate) fn insert(&mut self, r: u64, s: Arc<MemSeries>) {
+        let i = Self::slot(r);
+        if i < self.dense.len() + Self::MAX_GROWTH && !self.sparse.contains_key(&r) {
+            if i >= self.dense.len() {
+                self.dense.resize(i + 1, None);
+            }
+            if self.dense[i].replace(s).is_none() {
+                self.len += 1;
+            }
+        } else if self.sparse.insert(r, s).is_none() {
+            self.len += 1;
+        }
+    }
+
+    pub(crate) fn remove(&mut self, r: u64) {
+        let removed = match self.dense.get_mut(Self::slot(r)) {
+            Some(slot @ Some(_)) => slot.take().is_some(),
+            _ => self.sparse.remove(&r).is_some(),
+        };
+        if removed {
+            self.len -= 1;
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn values(&self) -> impl Iterator<Item = &Arc<MemSeries>> {
+        self.dense.iter().flatten().chain(self.sparse.values())
+    }
+}
+
 /// Number of lock stripes; a power of two.
 const STRIPES: usize = 64;
 
@@ -112,7 +172,7 @@ impl HashStripe {
 #[derive(Debug)]
 pub(crate) struct Head {
     by_hash: Vec<RwLock<HashStripe>>,
-    by_ref: Vec<RwLock<HashMap<u64, Arc<MemSeries>, RefHash>>>,
+    by_ref: Vec<RwLock<RefTable>>,
     pub index: MemIndex,
     next_ref: AtomicU64,
     /// Smallest and largest sample time in the head (`i64::MAX`/`i64::MIN` when empty).
@@ -149,7 +209,7 @@ impl Head {
 
     /// The series with reference `r`.
     pub fn get(&self, r: u64) -> Option<Arc<MemSeries>> {
-        read(&self.by_ref[Self::stripe(r)]).get(&r).cloned()
+        read(&self.by_ref[Self::stripe(r)]).get(r).cloned()
     }
 
     /// The series with exactly these labels.
@@ -280,7 +340,7 @@ impl Head {
                 continue;
             }
             by_hash.remove(h, s);
-            by_ref.remove(&s.r);
+            by_ref.remove(s.r);
             drop((by_hash, by_ref));
             self.index.delete(s.r);
             removed += 1;
@@ -309,6 +369,41 @@ impl Head {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn ref_table_is_dense_for_handed_out_refs_and_sparse_for_far_ones() {
+        let mut t = RefTable::default();
+        let series = |r: u64| {
+            Arc::new(MemSeries::new(
+                r,
+                Labels::from_pairs(&[("r", &r.to_string())]),
+                false,
+            ))
+        };
+        for r in (3..3 + 64 * 100).step_by(64) {
+            t.insert(r, series(r));
+        }
+        assert_eq!(t.len(), 100);
+        assert!(t.sparse.is_empty());
+        assert_eq!(t.get(3 + 64 * 7).map(|s| s.r), Some(3 + 64 * 7));
+        assert!(t.get(3 + 64 * 100).is_none());
+        // A far reference does not grow the vector.
+        let far = 3 + 64 * (1u64 << 40);
+        t.insert(far, series(far));
+        assert_eq!(t.sparse.len(), 1);
+        assert!(t.dense.len() < 200);
+        assert_eq!(t.get(far).map(|s| s.r), Some(far));
+        t.remove(far);
+        t.remove(3);
+        t.remove(3);
+        assert_eq!(t.len(), 99);
+        assert!(t.get(3).is_none() && t.get(far).is_none());
+        assert_eq!(t.values().count(), 99);
+        // Replacing a series under the same reference keeps the count.
+        t.insert(67, series(67));
+        assert_eq!(t.len(), 99);
+    }
+
     use prom_model::labels;
 
     use super::*;
