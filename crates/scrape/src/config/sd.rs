@@ -823,43 +823,13 @@ fn validate_provider(
             if role != "instance" && role != "baremetal" {
                 return Err(cerr(line, format!("unknown role {role:?}")));
             }
-            let (k, kf) = (
-                has_field(node, "secret_key"),
-                has_field(node, "secret_key_file"),
-            );
-            if k && kf {
-                return Err(cerr(
-                    line,
-                    "at most one of secret_key & secret_key_file must be configured",
-                ));
-            }
-            if !k && !kf {
-                return Err(cerr(
-                    line,
-                    "one of secret_key & secret_key_file must be configured",
-                ));
-            }
+            exactly_one_secret_key(node, line)?;
         }
         "outscale" => {
             if s("region").is_empty() {
                 return Err(cerr(line, "outscale SD configuration requires a region"));
             }
-            let (k, kf) = (
-                has_field(node, "secret_key"),
-                has_field(node, "secret_key_file"),
-            );
-            if k && kf {
-                return Err(cerr(
-                    line,
-                    "at most one of secret_key & secret_key_file must be configured",
-                ));
-            }
-            if !k && !kf {
-                return Err(cerr(
-                    line,
-                    "one of secret_key & secret_key_file must be configured",
-                ));
-            }
+            exactly_one_secret_key(node, line)?;
         }
         "uyuni" if s("server").is_empty() => {
             return Err(cerr(line, "Uyuni SD configuration requires server host"));
@@ -885,6 +855,24 @@ fn validate_provider(
         _ => {}
     }
     Ok(())
+}
+
+/// Scaleway and Outscale take their secret inline or from a file, one of the two.
+fn exactly_one_secret_key(node: &Node, line: usize) -> Result<()> {
+    match (
+        has_field(node, "secret_key"),
+        has_field(node, "secret_key_file"),
+    ) {
+        (true, true) => Err(cerr(
+            line,
+            "at most one of secret_key & secret_key_file must be configured",
+        )),
+        (false, false) => Err(cerr(
+            line,
+            "one of secret_key & secret_key_file must be configured",
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn validate_kubernetes(node: &Node, http: Option<&HttpClientConfig>) -> Result<()> {
