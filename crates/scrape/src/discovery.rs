@@ -111,6 +111,15 @@ impl Discoverer for StaticDiscoverer {
     }
 }
 
+/// Empty groups that remove the groups `<origin>:<i>` for each `i` in `indices` (the groups a
+/// file or an HTTP response no longer has).
+fn removed(origin: &str, indices: std::ops::Range<usize>, update: &mut Vec<TargetGroup>) {
+    update.extend(indices.map(|i| TargetGroup {
+        source: format!("{origin}:{i}"),
+        ..TargetGroup::default()
+    }));
+}
+
 /// `file_sd_configs`: files matching globs, re-read when they change (checked every
 /// `poll`) and every `refresh_interval`. A file that fails to parse keeps its last good
 /// groups; a file that disappears takes its groups with it.
@@ -173,13 +182,7 @@ impl Discoverer for FileDiscoverer {
                     match read_sd_file(f) {
                         Ok(groups) => {
                             let before = known.map_or(0, |(_, n)| *n);
-                            let shown = f.to_string_lossy();
-                            for i in groups.len()..before {
-                                update.push(TargetGroup {
-                                    source: format!("{shown}:{i}"),
-                                    ..TargetGroup::default()
-                                });
-                            }
+                            removed(&f.to_string_lossy(), groups.len()..before, &mut update);
                             seen.insert(f.clone(), (st, groups.len()));
                             update.extend(groups);
                         }
@@ -199,13 +202,7 @@ impl Discoverer for FileDiscoverer {
                     .collect();
                 for p in gone {
                     let (_, n) = seen.remove(&p).expect("listed");
-                    let shown = p.to_string_lossy();
-                    for i in 0..n {
-                        update.push(TargetGroup {
-                            source: format!("{shown}:{i}"),
-                            ..TargetGroup::default()
-                        });
-                    }
+                    removed(&p.to_string_lossy(), 0..n, &mut update);
                 }
                 if full {
                     last_refresh = Some(Instant::now());
@@ -317,12 +314,7 @@ impl Discoverer for HttpDiscoverer {
                         Ok(groups) => {
                             self.status.ok();
                             let mut update = Vec::new();
-                            for i in groups.len()..last {
-                                update.push(TargetGroup {
-                                    source: format!("{}:{i}", self.cfg.url),
-                                    ..TargetGroup::default()
-                                });
-                            }
+                            removed(&self.cfg.url, groups.len()..last, &mut update);
                             last = groups.len();
                             update.extend(groups);
                             if tx.send(update).await.is_err() {

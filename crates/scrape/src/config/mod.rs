@@ -569,8 +569,9 @@ fn decode_global(
     g.convert_classic_histograms_to_nhcb =
         get_bool(&mut f, "convert_classic_histograms_to_nhcb", false)?;
     g.extra_scrape_metrics = get_bool(&mut f, "extra_scrape_metrics", false)?;
+    let protocols_given = f.has("scrape_protocols");
     f.finish()?;
-    if g.scrape_native_histograms && f_not_set_protocols(node) {
+    if g.scrape_native_histograms && !protocols_given {
         g.scrape_protocols = PROTO_FIRST_SCRAPE_PROTOCOLS.to_vec();
     }
     match timeout {
@@ -590,10 +591,6 @@ fn decode_global(
         }
     }
     Ok(g)
-}
-
-fn f_not_set_protocols(node: &Node) -> bool {
-    !keys_of(node).iter().any(|k| k == "scrape_protocols")
 }
 
 fn validation_scheme(s: &str, line: usize) -> yaml::Result<String> {
@@ -696,9 +693,7 @@ fn decode_scrape_config(node: &Node, g: &GlobalConfig, base: &Path) -> yaml::Res
             }
             p
         }
-        None if native && !keys.is_empty() && !global_sets_protocols(g) => {
-            PROTO_FIRST_SCRAPE_PROTOCOLS.to_vec()
-        }
+        None if native && !global_sets_protocols(g) => PROTO_FIRST_SCRAPE_PROTOCOLS.to_vec(),
         None => g.scrape_protocols.clone(),
     };
     let fallback = match f.get("fallback_scrape_protocol") {
@@ -1378,9 +1373,7 @@ impl Config {
         opts: LoadOptions,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        let root = root.clone();
-        let keys = keys_of(&root);
-        let mut f = Fields::new(&root, "config.plain")?;
+        let mut f = Fields::new(root, "config.plain")?;
         if opts.agent {
             for k in ["alerting", "rule_files", "remote_read"] {
                 if let Some(l) = f.line_of(k) {
@@ -1447,7 +1440,6 @@ impl Config {
             let _ = rf.get("gogc").map(Node::i64).transpose()?;
             rf.finish()?;
         }
-        let _ = keys;
         f.finish()?;
         // Jobs from scrape_config_files.
         for pattern in cfg.scrape_config_files.clone() {

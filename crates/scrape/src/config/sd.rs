@@ -76,13 +76,25 @@ impl SdConfig {
     }
 }
 
-/// Provider sections and the keys each takes besides the HTTP client keys (`true`: it has
-/// an HTTP client configuration inlined).
-const PROVIDERS: &[(&str, bool, &[&str])] = &[
+/// The keys of the AWS discoveries (EC2, Lightsail, ECS, MSK, RDS, ElastiCache).
+const AWS: &[&str] = &[
+    "region",
+    "endpoint",
+    "access_key",
+    "secret_key",
+    "profile",
+    "role_arn",
+    "refresh_interval",
+    "port",
+];
+
+/// Provider sections and the lists of keys each takes besides the HTTP client keys (`true`:
+/// it has an HTTP client configuration inlined).
+const PROVIDERS: &[(&str, bool, &[&[&str]])] = &[
     (
         "azure",
         true,
-        &[
+        &[&[
             "environment",
             "authentication_method",
             "subscription_id",
@@ -92,12 +104,12 @@ const PROVIDERS: &[(&str, bool, &[&str])] = &[
             "resource_group",
             "refresh_interval",
             "port",
-        ],
+        ]],
     ),
     (
         "consul",
         true,
-        &[
+        &[&[
             "server",
             "path_prefix",
             "token",
@@ -115,192 +127,113 @@ const PROVIDERS: &[(&str, bool, &[&str])] = &[
             "refresh_interval",
             "filter",
             "health_filter",
-        ],
+        ]],
     ),
-    ("digitalocean", true, &["port", "refresh_interval"]),
+    ("digitalocean", true, &[&["port", "refresh_interval"]]),
     (
         "docker",
         true,
-        &[
+        &[&[
             "host",
             "port",
             "host_networking_host",
             "match_first_network",
             "filters",
             "refresh_interval",
-        ],
+        ]],
     ),
     (
         "dockerswarm",
         true,
-        &["host", "role", "port", "filters", "refresh_interval"],
-    ),
-    ("dns", false, &["names", "refresh_interval", "type", "port"]),
-    (
-        "ec2",
-        true,
-        &[
-            "region",
-            "endpoint",
-            "access_key",
-            "secret_key",
-            "profile",
-            "role_arn",
-            "refresh_interval",
-            "port",
-            "filters",
-        ],
+        &[&["host", "role", "port", "filters", "refresh_interval"]],
     ),
     (
-        "lightsail",
-        true,
-        &[
-            "region",
-            "endpoint",
-            "access_key",
-            "secret_key",
-            "profile",
-            "role_arn",
-            "refresh_interval",
-            "port",
-        ],
+        "dns",
+        false,
+        &[&["names", "refresh_interval", "type", "port"]],
     ),
-    (
-        "ecs",
-        true,
-        &[
-            "region",
-            "endpoint",
-            "access_key",
-            "secret_key",
-            "profile",
-            "role_arn",
-            "refresh_interval",
-            "port",
-            "clusters",
-            "request_concurrency",
-        ],
-    ),
-    (
-        "msk",
-        true,
-        &[
-            "region",
-            "endpoint",
-            "access_key",
-            "secret_key",
-            "profile",
-            "role_arn",
-            "refresh_interval",
-            "port",
-            "clusters",
-            "request_concurrency",
-        ],
-    ),
-    (
-        "rds",
-        true,
-        &[
-            "region",
-            "endpoint",
-            "access_key",
-            "secret_key",
-            "profile",
-            "role_arn",
-            "refresh_interval",
-            "port",
-            "filters",
-            "request_concurrency",
-        ],
-    ),
+    ("ec2", true, &[AWS, &["filters"]]),
+    ("lightsail", true, &[AWS]),
+    ("ecs", true, &[AWS, &["clusters", "request_concurrency"]]),
+    ("msk", true, &[AWS, &["clusters", "request_concurrency"]]),
+    ("rds", true, &[AWS, &["filters", "request_concurrency"]]),
     (
         "elasticache",
         true,
-        &[
-            "region",
-            "endpoint",
-            "access_key",
-            "secret_key",
-            "profile",
-            "role_arn",
-            "refresh_interval",
-            "port",
-            "clusters",
-            "request_concurrency",
-        ],
+        &[AWS, &["clusters", "request_concurrency"]],
     ),
-    ("eureka", true, &["server", "refresh_interval"]),
+    ("eureka", true, &[&["server", "refresh_interval"]]),
     (
         "gce",
         false,
-        &[
+        &[&[
             "project",
             "zone",
             "filter",
             "refresh_interval",
             "port",
             "tag_separator",
-        ],
+        ]],
     ),
     (
         "hetzner",
         true,
-        &["role", "port", "refresh_interval", "label_selector"],
+        &[&["role", "port", "refresh_interval", "label_selector"]],
     ),
     (
         "ionos",
         true,
-        &["datacenter_id", "port", "refresh_interval"],
+        &[&["datacenter_id", "port", "refresh_interval"]],
     ),
     (
         "kubernetes",
         true,
-        &[
+        &[&[
             "api_server",
             "role",
             "kubeconfig_file",
             "namespaces",
             "selectors",
             "attach_metadata",
-        ],
+        ]],
     ),
     (
         "kuma",
         true,
-        &["server", "client_id", "refresh_interval", "fetch_timeout"],
+        &[&["server", "client_id", "refresh_interval", "fetch_timeout"]],
     ),
     (
         "linode",
         true,
-        &["region", "port", "tag_separator", "refresh_interval"],
+        &[&["region", "port", "tag_separator", "refresh_interval"]],
     ),
     (
         "marathon",
         true,
-        &[
+        &[&[
             "servers",
             "refresh_interval",
             "auth_token",
             "auth_token_file",
-        ],
+        ]],
     ),
-    ("nerve", false, &["servers", "paths", "timeout"]),
+    ("nerve", false, &[&["servers", "paths", "timeout"]]),
     (
         "nomad",
         true,
-        &[
+        &[&[
             "allow_stale",
             "namespace",
             "refresh_interval",
             "region",
             "server",
             "tag_separator",
-        ],
+        ]],
     ),
     (
         "openstack",
         false,
-        &[
+        &[&[
             "identity_endpoint",
             "username",
             "userid",
@@ -319,12 +252,12 @@ const PROVIDERS: &[(&str, bool, &[&str])] = &[
             "availability",
             "all_tenants",
             "tls_config",
-        ],
+        ]],
     ),
     (
         "oci",
         false,
-        &[
+        &[&[
             "auth",
             "region",
             "tenancy",
@@ -335,35 +268,35 @@ const PROVIDERS: &[(&str, bool, &[&str])] = &[
             "compartments",
             "port",
             "refresh_interval",
-        ],
+        ]],
     ),
     (
         "ovhcloud",
         false,
-        &[
+        &[&[
             "endpoint",
             "application_key",
             "application_secret",
             "consumer_key",
             "service",
             "refresh_interval",
-        ],
+        ]],
     ),
     (
         "puppetdb",
         true,
-        &[
+        &[&[
             "url",
             "query",
             "include_parameters",
             "refresh_interval",
             "port",
-        ],
+        ]],
     ),
     (
         "scaleway",
         true,
-        &[
+        &[&[
             "access_key",
             "secret_key",
             "secret_key_file",
@@ -375,13 +308,13 @@ const PROVIDERS: &[(&str, bool, &[&str])] = &[
             "name_filter",
             "tags_filter",
             "refresh_interval",
-        ],
+        ]],
     ),
-    ("serverset", false, &["servers", "paths", "timeout"]),
+    ("serverset", false, &[&["servers", "paths", "timeout"]]),
     (
         "stackit",
         true,
-        &[
+        &[&[
             "endpoint",
             "project",
             "region",
@@ -392,12 +325,12 @@ const PROVIDERS: &[(&str, bool, &[&str])] = &[
             "credentials_file_path",
             "port",
             "refresh_interval",
-        ],
+        ]],
     ),
     (
         "triton",
         false,
-        &[
+        &[&[
             "account",
             "role",
             "dns_suffix",
@@ -407,25 +340,25 @@ const PROVIDERS: &[(&str, bool, &[&str])] = &[
             "refresh_interval",
             "version",
             "tls_config",
-        ],
+        ]],
     ),
     (
         "uyuni",
         true,
-        &[
+        &[&[
             "server",
             "username",
             "password",
             "entitlement",
             "separator",
             "refresh_interval",
-        ],
+        ]],
     ),
-    ("vultr", true, &["port", "refresh_interval"]),
+    ("vultr", true, &[&["port", "refresh_interval"]]),
     (
         "outscale",
         true,
-        &[
+        &[&[
             "region",
             "endpoint",
             "access_key",
@@ -433,7 +366,7 @@ const PROVIDERS: &[(&str, bool, &[&str])] = &[
             "secret_key_file",
             "refresh_interval",
             "port",
-        ],
+        ]],
     ),
 ];
 
@@ -612,19 +545,29 @@ fn check_http_url(url: &str, line: usize) -> Result<()> {
     Ok(())
 }
 
-fn str_field(node: &Node, key: &str) -> Option<String> {
+/// The value of `key` in a mapping node (the provider sections are read without `Fields`
+/// for their cross-field rules, after `Fields` has checked their keys).
+fn field<'a>(node: &'a Node, key: &str) -> Option<&'a Node> {
     match &node.value {
         Value::Map(e) => e
             .iter()
             .find(|(k, _)| matches!(&k.value, Value::Scalar { text, .. } if text == key))
-            .and_then(|(_, v)| v.str().ok()),
+            .map(|(_, v)| v),
         _ => None,
     }
 }
 
+fn str_field(node: &Node, key: &str) -> Option<String> {
+    field(node, key).and_then(|v| v.str().ok())
+}
+
+/// Whether `key` is set to something other than null or an empty string.
 fn has_field(node: &Node, key: &str) -> bool {
-    str_field(node, key).is_some_and(|s| !s.is_empty())
-        || matches!(&node.value, Value::Map(e) if e.iter().any(|(k, v)| matches!(&k.value, Value::Scalar { text, .. } if text == key) && !v.is_null() && !matches!(&v.value, Value::Scalar{text,..} if text.is_empty())))
+    field(node, key).is_some_and(|v| match &v.value {
+        Value::Null => false,
+        Value::Scalar { text, .. } => !text.is_empty(),
+        _ => true,
+    })
 }
 
 /// Checks a provider section: known keys only, its HTTP client settings, and the rules
@@ -632,7 +575,7 @@ fn has_field(node: &Node, key: &str) -> bool {
 fn validate_provider(
     provider: &'static str,
     has_http: bool,
-    fields: &[&str],
+    fields: &[&[&str]],
     node: &Node,
 ) -> Result<()> {
     let ty: &'static str = match provider {
@@ -640,7 +583,9 @@ fn validate_provider(
         _ => "config",
     };
     let mut f = Fields::new(node, ty)?;
-    f.skip(fields);
+    for list in fields {
+        f.skip(list);
+    }
     let line = node.line;
     // Marathon words its auth conflicts itself, before the generic HTTP checks.
     if provider == "marathon" {
@@ -683,15 +628,10 @@ fn validate_provider(
     match provider {
         "kubernetes" => validate_kubernetes(node, http.as_ref())?,
         "marathon" => {
-            let servers = match &node.value {
-                Value::Map(e) => e
-                    .iter()
-                    .find(|(k, _)| matches!(&k.value, Value::Scalar { text, .. } if text == "servers"))
-                    .map(|(_, v)| v.seq("string").map(|s| s.len()))
-                    .transpose()?
-                    .unwrap_or(0),
-                _ => 0,
-            };
+            let servers = field(node, "servers")
+                .map(|v| v.seq("string").map(<[Node]>::len))
+                .transpose()?
+                .unwrap_or(0);
             if servers == 0 {
                 return Err(cerr(
                     line,
@@ -767,11 +707,7 @@ fn validate_provider(
             }
         }
         "ec2" => {
-            if let Value::Map(e) = &node.value
-                && let Some((_, filters)) = e.iter().find(
-                    |(k, _)| matches!(&k.value, Value::Scalar { text, .. } if text == "filters"),
-                )
-            {
+            if let Some(filters) = field(node, "filters") {
                 for flt in filters.seq("*ec2.Filter")? {
                     let mut ff = Fields::new(flt, "ec2.Filter")?;
                     let _ = ff.get("name");
