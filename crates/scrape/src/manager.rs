@@ -134,8 +134,7 @@ pub async fn fetch(
         .header(
             "X-Prometheus-Scrape-Timeout-Seconds",
             format!("{}", timeout.as_secs_f64()),
-        )
-        .timeout(timeout);
+        );
     if !cfg.enable_compression {
         req = req.header("Accept-Encoding", "identity");
     }
@@ -177,6 +176,7 @@ pub async fn fetch(
         }
         Ok((body, ct))
     };
+    // One deadline for the request and the whole body.
     match tokio::time::timeout(timeout, work).await {
         Ok(r) => r,
         Err(_) => Err(ScrapeError::Http(format!(
@@ -318,6 +318,8 @@ struct Pool {
     cfg: Arc<ScrapeConfig>,
     loops: HashMap<u64, LoopHandle>,
     dropped: Vec<Labels>,
+    /// Discovered targets that could not be built (`instance N in group G: why`).
+    errors: Vec<String>,
     forced: Arc<Mutex<Option<String>>>,
     discovery: Discovery,
 }
@@ -401,6 +403,7 @@ impl ScrapeManager {
                     cfg: Arc::new(job.clone()),
                     loops: HashMap::new(),
                     dropped: Vec::new(),
+                    errors: Vec::new(),
                     forced: Arc::new(Mutex::new(None)),
                     discovery,
                 },
@@ -449,6 +452,17 @@ impl ScrapeManager {
         let mut out: Vec<(String, Labels)> = pools
             .iter()
             .flat_map(|(j, p)| p.dropped.iter().map(move |l| (j.clone(), l.clone())))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Discovered targets that could not be built, by job, with the reason.
+    pub fn target_errors(&self) -> Vec<(String, String)> {
+        let pools = self.shared.pools.lock().expect("pools lock");
+        let mut out: Vec<(String, String)> = pools
+            .iter()
+            .flat_map(|(j, p)| p.errors.iter().map(move |e| (j.clone(), e.clone())))
             .collect();
         out.sort();
         out
@@ -533,13 +547,16 @@ fn sync_pool(
     let cfg = pool.cfg.clone();
     let mut kept: HashMap<u64, Target> = HashMap::new();
     let mut dropped = Vec::new();
+    let mut errors = Vec::new();
     for g in groups {
-        let (targets, d, _errors) = targets_from_group(g, &cfg);
+        let (targets, d, e) = targets_from_group(g, &cfg);
         for t in targets {
             kept.entry(t.labels.hash64()).or_insert(t);
         }
         dropped.extend(d);
+        errors.extend(e.into_iter().map(|e| e.to_string()));
     }
+    pool.errors = errors;
     let keep_dropped = cfg.limits.keep_dropped_targets;
     if keep_dropped > 0 {
         dropped.truncate(keep_dropped as usize);

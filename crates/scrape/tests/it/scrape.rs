@@ -608,3 +608,26 @@ async fn tls_targets_are_verified_against_the_configured_ca() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn targets_that_cannot_be_built_are_reported_not_scraped() {
+    let addr = serve(Arc::new(|_| Response::ok(TEXT, "x 1\n")))
+        .await
+        .to_string();
+    let db = Arc::new(MemoryStorage::new());
+    let m = ScrapeManager::new(db.clone(), opts());
+    m.apply_config(&config(&format!(
+        "scrape_configs:\n  - job_name: t\n    scrape_interval: 200ms\n    scrape_timeout: 100ms\n    relabel_configs:\n      - source_labels: [__address__]\n        target_label: __param_target\n    static_configs:\n      - targets: ['{addr}', 'http://bad']\n"
+    )))
+    .unwrap();
+    eventually("the good target scraped", || !m.targets().is_empty()).await;
+    assert_eq!(m.targets().len(), 1);
+    assert_eq!(
+        m.target_errors(),
+        [(
+            "t".to_owned(),
+            "instance 1 in group 0: \"http://bad\" is not a valid hostname".to_owned()
+        )]
+    );
+    m.shutdown(false).await;
+}
