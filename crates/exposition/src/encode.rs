@@ -53,19 +53,44 @@ pub fn encode_text(families: &[MetricFamily]) -> String {
 }
 
 /// Encodes `families` as OpenMetrics text, ending with `# EOF`.
+///
+/// A counter family read from the text format carries its samples' name (`x_total`); in
+/// OpenMetrics the family is `x` and its samples `x_total`, so the suffix moves off the family
+/// name, and a counter sample without it (`x` in the text format) gets it, as client libraries
+/// write counters in both formats.
 pub fn encode_openmetrics(families: &[MetricFamily]) -> String {
     let mut out = String::new();
     for f in families {
-        start_meta(&mut out, "TYPE", &f.name);
+        let counter = f.metric_type == MetricType::Counter;
+        let family_name = match f.name.strip_suffix("_total") {
+            Some(base) if counter => base,
+            _ => f.name.as_str(),
+        };
+        let renamed;
+        let f = if counter && family_name == f.name {
+            // A counter named without `_total`: its plain samples need the suffix.
+            let mut g = f.clone();
+            for s in &mut g.samples {
+                if s.name == f.name {
+                    s.name.push_str("_total");
+                }
+            }
+            renamed = g;
+            &renamed
+        } else {
+            f
+        };
+        let f_name = family_name;
+        start_meta(&mut out, "TYPE", f_name);
         out.push_str(f.metric_type.as_str());
         out.push('\n');
         if let Some(unit) = f.unit.as_deref().filter(|u| !u.is_empty()) {
-            start_meta(&mut out, "UNIT", &f.name);
+            start_meta(&mut out, "UNIT", f_name);
             out.push_str(unit);
             out.push('\n');
         }
         if let Some(help) = &f.help {
-            start_meta(&mut out, "HELP", &f.name);
+            start_meta(&mut out, "HELP", f_name);
             escape_into(&mut out, help, true);
             out.push('\n');
         }
@@ -269,6 +294,20 @@ mod tests {
         ] {
             assert_eq!(g(v), s, "{v}");
         }
+    }
+
+    #[test]
+    fn text_counters_become_valid_openmetrics() {
+        let text = b"# HELP a_total A.\n# TYPE a_total counter\na_total{x=\"1\"} 3\n# TYPE b counter\nb 4\n";
+        let (families, errors) = crate::collect(crate::Parser::new(text, Format::Text));
+        assert!(errors.is_empty());
+        let om = encode_openmetrics(&families);
+        assert_eq!(
+            om,
+            "# TYPE a counter\n# HELP a A.\na_total{x=\"1\"} 3\n# TYPE b counter\nb_total 4\n# EOF\n"
+        );
+        let (_, errors) = crate::collect(crate::Parser::new(om.as_bytes(), Format::OpenMetrics));
+        assert!(errors.is_empty(), "{errors:?}");
     }
 
     #[test]

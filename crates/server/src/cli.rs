@@ -16,6 +16,7 @@ use clap::{Parser, Subcommand};
 use crate::check::{self, CheckArgs};
 use crate::error::Error;
 use crate::promql::{self, PromqlArgs};
+use crate::serve::{self, ServeArgs};
 use crate::test_cmd::{self, TestArgs};
 use crate::tsdb::{self, TsdbArgs};
 
@@ -28,9 +29,11 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The subcommands. `serve` and `query` join these as their crates land.
+/// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the monitoring server: scrape, store, query, with Prometheus's HTTP API.
+    Serve(Box<ServeArgs>),
     /// Validate inputs as promtool does: `prom check metrics`.
     Check(CheckArgs),
     /// Work with TSDB data directories as `promtool tsdb` does: `prom tsdb list`.
@@ -44,6 +47,7 @@ pub enum Command {
 /// Runs a parsed command line and turns its outcome into the process exit status.
 pub fn run(cli: Cli) -> ExitCode {
     let outcome = match cli.command {
+        Command::Serve(args) => serve::run(*args),
         Command::Check(args) => check::run(args),
         Command::Tsdb(args) => tsdb::run(args),
         Command::Promql(args) => promql::run(args),

@@ -1,6 +1,6 @@
 //! The `prom` binary's library: its command line and the commands behind it.
 //!
-//! `prom` is both the server of the monitoring pipeline (`prom serve`, on the way) and the
+//! `prom` is both the server of the monitoring pipeline (`prom serve`) and the
 //! tooling around it, as `prometheus` and `promtool` are. Each subcommand lives in a module
 //! of its own with a plain function that does the work and returns a value a test can look
 //! at ([`check::metrics::check_metrics`] returns a [`check::metrics::Report`]); the clap layer
@@ -18,6 +18,7 @@
 //! # API themes
 //! - [`cli::Cli`] and [`cli::Command`]: the argument tree, one variant per subcommand;
 //!   [`cli::run`] dispatches.
+//! - [`serve`]: `prom serve`, the monitoring server and its Prometheus-compatible HTTP API.
 //! - [`check`]: `prom check ...`, the promtool-like validators.
 //! - [`tsdb`]: `prom tsdb ...`, promtool-compatible tools for data directories: backfill
 //!   from OpenMetrics, list, analyze, dump.
@@ -31,6 +32,7 @@ pub mod check;
 pub mod cli;
 mod error;
 pub mod promql;
+pub mod serve;
 pub mod test_cmd;
 pub mod tsdb;
 

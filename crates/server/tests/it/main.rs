@@ -6,5 +6,6 @@ mod check_metrics;
 mod conformance;
 mod interop;
 mod promql_diff;
+mod serve;
 mod support;
 mod tsdb;

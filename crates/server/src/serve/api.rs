@@ -1,0 +1,903 @@
+//! The HTTP routes: Prometheus's `/api/v1`, `/federate`, `/metrics` and the `/-/` lifecycle
+//! endpoints, with request accounting, readiness gating, a body limit and panic containment.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, MatchedPath, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use prom_model::{Labels, Matcher, SelectHints};
+use prom_promql::engine::Value;
+use prom_promql::{EvalError, QueryResult};
+use prom_tsdb::Db;
+use serde_json::{Map, Value as Json, json};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+
+use super::app::App;
+use super::params::{ApiError, ErrorType, MAX_TIME, MIN_TIME, Params, success};
+use super::{federate, selfmetrics};
+use crate::tsdb::query::to_json;
+
+/// The largest request body accepted (form-encoded queries, admin calls).
+pub const MAX_BODY_BYTES: usize = 8 << 20;
+/// The most points a range query may return per series, as Prometheus.
+pub const MAX_POINTS: i64 = 11_000;
+
+type AppState = State<Arc<App>>;
+
+/// The server's routes over `app`.
+pub fn router(app: Arc<App>) -> Router {
+    let gated = Router::new()
+        .route("/api/v1/query", get(query).post(query))
+        .route("/api/v1/query_range", get(query_range).post(query_range))
+        .route("/api/v1/format_query", get(format_query).post(format_query))
+        .route("/api/v1/parse_query", get(parse_query).post(parse_query))
+        .route("/api/v1/series", get(series).post(series))
+        .route("/api/v1/labels", get(labels).post(labels))
+        .route("/api/v1/label/{name}/values", get(label_values))
+        .route("/api/v1/metadata", get(metadata))
+        .route("/api/v1/query_exemplars", get(exemplars).post(exemplars))
+        .route("/api/v1/targets", get(targets))
+        .route("/api/v1/targets/metadata", get(targets_metadata))
+        .route("/api/v1/scrape_pools", get(scrape_pools))
+        .route("/api/v1/status/tsdb", get(status_tsdb))
+        .route(
+            "/api/v1/admin/tsdb/delete_series",
+            post(delete_series).put(delete_series),
+        )
+        .route(
+            "/api/v1/admin/tsdb/clean_tombstones",
+            post(clean_tombstones).put(clean_tombstones),
+        )
+        .route("/api/v1/admin/tsdb/snapshot", post(snapshot).put(snapshot))
+        .route("/federate", get(federate_handler))
+        .route_layer(middleware::from_fn_with_state(app.clone(), require_ready));
+    Router::new()
+        .merge(gated)
+        .route("/api/v1/status/config", get(status_config))
+        .route("/api/v1/status/flags", get(status_flags))
+        .route("/api/v1/status/runtimeinfo", get(status_runtime))
+        .route("/api/v1/status/buildinfo", get(status_build))
+        .route("/api/v1/status/walreplay", get(status_walreplay))
+        .route("/metrics", get(metrics))
+        .route("/-/healthy", get(healthy).head(healthy))
+        .route("/-/ready", get(ready).head(ready))
+        .route("/-/reload", post(reload).put(reload))
+        .route("/-/quit", post(quit).put(quit))
+        .route("/", get(root))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(app.clone(), track))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .with_state(app)
+}
+
+/// A handler panicked: answer 500 without any of the panic's text, and log it.
+fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let what = err
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| err.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    tracing::error!(panic = %what, "a request handler panicked");
+    ApiError::new(ErrorType::Internal, "internal server error").into_response()
+}
+
+async fn track(State(app): AppState, req: Request, next: Next) -> Response {
+    let handler = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().replace("{name}", ":name"))
+        .unwrap_or_else(|| "other".to_owned());
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    app.http
+        .observe(&handler, resp.status().as_u16(), start.elapsed());
+    resp
+}
+
+async fn require_ready(State(app): AppState, req: Request, next: Next) -> Response {
+    if app.is_ready() {
+        next.run(req).await
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable").into_response()
+    }
+}
+
+/// The parameters of a request: query string plus a form body.
+struct Form(Params);
+
+impl<S: Send + Sync> FromRequest<S> for Form {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let query = req.uri().query().map(str::to_owned);
+        let is_form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        let body = if is_form {
+            Bytes::from_request(req, state)
+                .await
+                .map_err(|e| ApiError::bad_data(format!("error parsing form values: {e}")))?
+        } else {
+            Bytes::new()
+        };
+        Ok(Form(Params::parse(query.as_deref(), &body)))
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn db(app: &App) -> Result<Arc<Db>, ApiError> {
+    app.db()
+        .ok_or_else(|| ApiError::new(ErrorType::Unavailable, "the database is not open"))
+}
+
+fn eval_error(e: EvalError) -> ApiError {
+    let kind = match &e {
+        EvalError::Timeout(_) => ErrorType::Timeout,
+        EvalError::Canceled(_) => ErrorType::Canceled,
+        EvalError::Storage(_) => ErrorType::Internal,
+        _ => ErrorType::Execution,
+    };
+    ApiError::new(kind, e.to_string())
+}
+
+/// Runs a query on a blocking thread once a query slot is free; the result and how long it
+/// queued and ran.
+async fn run_query<F>(app: &Arc<App>, f: F) -> Result<(QueryResult, f64, f64), ApiError>
+where
+    F: FnOnce(&Db) -> Result<QueryResult, EvalError> + Send + 'static,
+{
+    let db = db(app)?;
+    app.queries_in_flight.fetch_add(1, Ordering::Relaxed);
+    let queued = Instant::now();
+    let permit = app.query_slots.acquire().await;
+    let queue_time = queued.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let outcome = tokio::task::spawn_blocking(move || f(&db)).await;
+    drop(permit);
+    app.queries_in_flight.fetch_sub(1, Ordering::Relaxed);
+    let eval_time = started.elapsed().as_secs_f64();
+    match outcome {
+        Ok(Ok(r)) => Ok((r, queue_time, eval_time)),
+        Ok(Err(e)) => Err(eval_error(e)),
+        Err(e) if e.is_panic() => {
+            tracing::error!("a query panicked");
+            Err(ApiError::new(
+                ErrorType::Internal,
+                "internal error while evaluating the query",
+            ))
+        }
+        Err(_) => Err(ApiError::new(ErrorType::Canceled, "query was canceled")),
+    }
+}
+
+fn query_response(
+    mut r: QueryResult,
+    limit: Option<usize>,
+    stats: bool,
+    queue: f64,
+    eval: f64,
+) -> Response {
+    if let Some(limit) = limit {
+        let truncated = match &mut r.value {
+            Value::Vector(v) if v.len() > limit => {
+                v.truncate(limit);
+                true
+            }
+            Value::Matrix(m) if m.len() > limit => {
+                m.truncate(limit);
+                true
+            }
+            _ => false,
+        };
+        if truncated {
+            r.warnings.push("results truncated due to limit".into());
+        }
+    }
+    let mut body = to_json(&r);
+    if stats {
+        body["data"]["stats"] = json!({
+            "timings": {
+                "evalTotalTime": eval,
+                "resultSortTime": 0.0,
+                "queryPreparationTime": 0.0,
+                "innerEvalTime": eval,
+                "execQueueTime": queue,
+                "execTotalTime": queue + eval,
+            }
+        });
+    }
+    super::params::json_response(StatusCode::OK, &body)
+}
+
+fn parse_expr(p: &Params) -> Result<prom_promql::ast::Expr, ApiError> {
+    let q = p.get("query").unwrap_or("");
+    prom_promql::parse(q).map_err(|e| ApiError::param("query", e))
+}
+
+fn timeout(p: &Params) -> Result<Option<std::time::Duration>, ApiError> {
+    Ok(p.duration("timeout")?
+        .map(|ms| std::time::Duration::from_millis(ms as u64)))
+}
+
+async fn query(State(app): AppState, Form(p): Form) -> Result<Response, ApiError> {
+    let expr = parse_expr(&p)?;
+    let t = p.time_or("time", now_ms())?;
+    let limit = p.limit()?;
+    let engine = app.engine(timeout(&p)?);
+    let (r, q, e) = run_query(&app, move |db| engine.instant(db, &expr, t)).await?;
+    Ok(query_response(r, limit, p.get("stats").is_some(), q, e))
+}
+
+async fn query_range(State(app): AppState, Form(p): Form) -> Result<Response, ApiError> {
+    let start = p.time("start")?;
+    let end = p.time("end")?;
+    if end < start {
+        return Err(ApiError::bad_data(
+            "end timestamp must not be before start time",
+        ));
+    }
+    let step = match p.get("step") {
+        Some(v) => crate::tsdb::query::parse_duration(v).map_err(|_| {
+            if v.parse::<f64>().is_ok_and(|f| f <= 0.0) {
+                ApiError::bad_data(
+                    "zero or negative query resolution step widths are not accepted. Try a positive integer",
+                )
+            } else {
+                ApiError::param("step", format!("cannot parse {v:?} to a valid duration"))
+            }
+        })?,
+        None => {
+            return Err(ApiError::param("step", "cannot parse \"\" to a valid duration"));
+        }
+    };
+    if (end - start) / step > MAX_POINTS {
+        return Err(ApiError::bad_data(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+        ));
+    }
+    let expr = parse_expr(&p)?;
+    let limit = p.limit()?;
+    let engine = app.engine(timeout(&p)?);
+    let (r, q, e) = run_query(&app, move |db| engine.range(db, &expr, start, end, step)).await?;
+    Ok(query_response(r, limit, p.get("stats").is_some(), q, e))
+}
+
+async fn format_query(Form(p): Form) -> Result<Response, ApiError> {
+    let expr = parse_expr(&p)?;
+    Ok(success(Json::String(expr.to_string())))
+}
+
+async fn parse_query(Form(p): Form) -> Result<Response, ApiError> {
+    let expr = parse_expr(&p)?;
+    Ok(success(super::ast_json::translate(&expr)))
+}
+
+/// The `match[]` selectors, each a list of matchers.
+fn match_sets(p: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
+    p.all("match[]")
+        .into_iter()
+        .map(|s| {
+            prom_promql::parser::parse_metric_selector(s)
+                .map(|v| v.matchers)
+                .map_err(|e| ApiError::param("match[]", e))
+        })
+        .collect()
+}
+
+fn series_hints(start: i64, end: i64, limit: Option<usize>) -> SelectHints {
+    SelectHints {
+        start,
+        end,
+        func: "series".into(),
+        limit,
+        ..SelectHints::default()
+    }
+}
+
+fn labels_json(l: &Labels) -> Json {
+    let mut m = Map::new();
+    for l in l.iter() {
+        m.insert(l.name.to_owned(), Json::String(l.value.to_owned()));
+    }
+    Json::Object(m)
+}
+
+fn truncated(data: Json, warn: bool) -> Response {
+    if warn {
+        super::params::json_response(
+            StatusCode::OK,
+            &json!({"status": "success", "data": data, "warnings": ["results truncated due to limit"]}),
+        )
+    } else {
+        success(data)
+    }
+}
+
+async fn series(State(app): AppState, Form(p): Form) -> Result<Response, ApiError> {
+    let sets = match_sets(&p)?;
+    if sets.is_empty() {
+        return Err(ApiError::bad_data("no match[] parameter provided"));
+    }
+    let start = p.time_or("start", MIN_TIME)?;
+    let end = p.time_or("end", MAX_TIME)?;
+    let limit = p.limit()?;
+    let db = db(&app)?;
+    let (found, more) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+        let querier = prom_model::Queryable::querier(&*db, start, end)
+            .map_err(|e| ApiError::new(ErrorType::Internal, e.to_string()))?;
+        let hints = series_hints(start, end, limit.map(|l| l + 1));
+        let mut all: BTreeSet<Labels> = BTreeSet::new();
+        for m in &sets {
+            let mut set = querier.select(false, Some(&hints), m);
+            while let Some(s) = set.next() {
+                all.insert(s.labels);
+            }
+            if let Some(e) = set.err() {
+                return Err(ApiError::new(ErrorType::Internal, e.to_string()));
+            }
+        }
+        let more = limit.is_some_and(|l| all.len() > l);
+        let out: Vec<Json> = all
+            .iter()
+            .take(limit.unwrap_or(usize::MAX))
+            .map(labels_json)
+            .collect();
+        Ok((out, more))
+    })
+    .await
+    .map_err(|e| ApiError::new(ErrorType::Internal, e.to_string()))??;
+    Ok(truncated(Json::Array(found), more))
+}
+
+/// Runs `f` for each `match[]` set (or once with no matchers) and unions the sorted results.
+async fn label_query<F>(app: &Arc<App>, p: &Params, f: F) -> Result<Response, ApiError>
+where
+    F: Fn(&dyn prom_model::Querier, &[Matcher]) -> prom_model::Result<Vec<String>> + Send + 'static,
+{
+    let mut sets = match_sets(p)?;
+    if sets.is_empty() {
+        sets.push(Vec::new());
+    }
+    let start = p.time_or("start", MIN_TIME)?;
+    let end = p.time_or("end", MAX_TIME)?;
+    let limit = p.limit()?;
+    let db = db(app)?;
+    let all = tokio::task::spawn_blocking(move || -> Result<BTreeSet<String>, ApiError> {
+        let querier = prom_model::Queryable::querier(&*db, start, end)
+            .map_err(|e| ApiError::new(ErrorType::Internal, e.to_string()))?;
+        let mut all = BTreeSet::new();
+        for m in &sets {
+            let v =
+                f(&*querier, m).map_err(|e| ApiError::new(ErrorType::Internal, e.to_string()))?;
+            all.extend(v);
+        }
+        Ok(all)
+    })
+    .await
+    .map_err(|e| ApiError::new(ErrorType::Internal, e.to_string()))??;
+    let more = limit.is_some_and(|l| all.len() > l);
+    let out: Vec<Json> = all
+        .into_iter()
+        .take(limit.unwrap_or(usize::MAX))
+        .map(Json::String)
+        .collect();
+    Ok(truncated(Json::Array(out), more))
+}
+
+async fn labels(State(app): AppState, Form(p): Form) -> Result<Response, ApiError> {
+    label_query(&app, &p, |q, m| q.label_names(m)).await
+}
+
+/// A label name from the URL: as written, or in Prometheus 3's `U__` escaped form for names
+/// outside the legacy character set (`U__a_2e_b` is `a.b`).
+pub fn unescape_label_name(name: &str) -> Option<String> {
+    let Some(rest) = name.strip_prefix("U__") else {
+        return Some(name.to_owned());
+    };
+    let mut out = String::new();
+    let mut chars = rest.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '_' {
+            out.push(c);
+            continue;
+        }
+        if chars.peek() == Some(&'_') {
+            chars.next();
+            out.push('_');
+            continue;
+        }
+        let mut hex = String::new();
+        loop {
+            match chars.next() {
+                Some('_') => break,
+                Some(h) if h.is_ascii_hexdigit() => hex.push(h),
+                _ => return None,
+            }
+        }
+        out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+    }
+    Some(out)
+}
+
+async fn label_values(
+    State(app): AppState,
+    Path(name): Path<String>,
+    Form(p): Form,
+) -> Result<Response, ApiError> {
+    let name = unescape_label_name(&name)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::bad_data(format!("invalid label name: {name:?}")))?;
+    label_query(&app, &p, move |q, m| q.label_values(&name, m)).await
+}
+
+fn metric_type_str(t: Option<prom_model::MetricType>) -> &'static str {
+    t.map(|t| t.as_str()).unwrap_or("unknown")
+}
+
+async fn metadata(State(app): AppState, Form(p): Form) -> Result<Response, ApiError> {
+    let limit = p.limit()?;
+    let per_metric = match p.get("limit_per_metric") {
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if n > 0 => Some(n as usize),
+            Ok(_) => None,
+            Err(_) => {
+                return Err(ApiError::param(
+                    "limit_per_metric",
+                    format!("cannot parse {v:?}"),
+                ));
+            }
+        },
+        None => None,
+    };
+    let only = p.get("metric");
+    let mut out: BTreeMap<String, Vec<Json>> = BTreeMap::new();
+    if let Some(m) = app.scrape_manager() {
+        for t in m.targets() {
+            for (name, md) in &t.status.metadata {
+                if only.is_some_and(|o| o != name) {
+                    continue;
+                }
+                let entry = json!({"type": metric_type_str(md.metric_type), "help": md.help, "unit": md.unit});
+                let list = out.entry(name.clone()).or_default();
+                if !list.contains(&entry) {
+                    list.push(entry);
+                }
+            }
+        }
+    }
+    let mut data = Map::new();
+    for (name, mut list) in out {
+        if limit.is_some_and(|l| data.len() >= l) {
+            break;
+        }
+        if let Some(n) = per_metric {
+            list.truncate(n);
+        }
+        data.insert(name, Json::Array(list));
+    }
+    Ok(success(Json::Object(data)))
+}
+
+async fn exemplars(Form(p): Form) -> Result<Response, ApiError> {
+    // Exemplar storage is not implemented; the answer is what Prometheus gives with it off:
+    // a valid query gets an empty list.
+    parse_expr(&p)?;
+    p.time_or("start", MIN_TIME)?;
+    p.time_or("end", MAX_TIME)?;
+    Ok(success(json!([])))
+}
+
+fn rfc3339(t: Option<SystemTime>) -> String {
+    match t {
+        Some(t) => humantime::format_rfc3339_nanos(t).to_string(),
+        None => "0001-01-01T00:00:00Z".to_owned(),
+    }
+}
+
+fn go_duration(d: std::time::Duration) -> String {
+    prom_scrape::config::Duration(d.as_millis() as u64).to_string()
+}
+
+async fn targets(State(app): AppState, Form(p): Form) -> Result<Response, ApiError> {
+    let state = p.get("state").unwrap_or("any").to_ascii_lowercase();
+    let pool = p.get("scrapePool");
+    let (want_active, want_dropped) = match state.as_str() {
+        "active" => (true, false),
+        "dropped" => (false, true),
+        _ => (true, true),
+    };
+    let mut active = Vec::new();
+    let mut dropped = Vec::new();
+    let mut dropped_counts: BTreeMap<String, u64> = BTreeMap::new();
+    if let Some(m) = app.scrape_manager() {
+        let mut list = m.targets();
+        list.sort_by(|a, b| (&a.job, &a.url).cmp(&(&b.job, &b.url)));
+        for t in list {
+            if want_active && pool.is_none_or(|p| p == t.job) {
+                active.push(json!({
+                    "discoveredLabels": labels_json(&t.target.discovered),
+                    "labels": labels_json(&t.target.series_labels()),
+                    "scrapePool": t.job,
+                    "scrapeUrl": t.url,
+                    "globalUrl": t.url,
+                    "lastError": t.status.last_error,
+                    "lastScrape": rfc3339(t.status.last_scrape),
+                    "lastScrapeDuration": t.status.last_duration.as_secs_f64(),
+                    "health": t.status.health.as_str(),
+                    "scrapeInterval": go_duration(t.interval),
+                    "scrapeTimeout": go_duration(t.timeout),
+                }));
+            }
+        }
+        for (job, labels) in m.dropped_targets() {
+            *dropped_counts.entry(job.clone()).or_default() += 1;
+            if want_dropped && pool.is_none_or(|p| p == job) {
+                dropped.push(json!({"discoveredLabels": labels_json(&labels), "scrapePool": job}));
+            }
+        }
+    }
+    let mut data = Map::new();
+    if want_active {
+        data.insert("activeTargets".into(), Json::Array(active));
+    }
+    if want_dropped {
+        data.insert("droppedTargets".into(), Json::Array(dropped));
+        data.insert("droppedTargetCounts".into(), json!(dropped_counts));
+    }
+    Ok(success(Json::Object(data)))
+}
+
+async fn targets_metadata(State(app): AppState, Form(p): Form) -> Result<Response, ApiError> {
+    let limit = p.limit()?;
+    let metric = p.get("metric");
+    let matchers = match p.get("match_target") {
+        Some(s) => prom_promql::parser::parse_metric_selector(s)
+            .map(|v| v.matchers)
+            .map_err(|e| ApiError::param("match_target", e))?,
+        None => Vec::new(),
+    };
+    let mut out = Vec::new();
+    if let Some(m) = app.scrape_manager() {
+        'targets: for t in m.targets() {
+            let labels = t.target.series_labels();
+            for m in &matchers {
+                if !m.matches(labels.get(m.name()).unwrap_or("")) {
+                    continue 'targets;
+                }
+            }
+            let mut names: Vec<&String> = t.status.metadata.keys().collect();
+            names.sort();
+            for name in names {
+                if metric.is_some_and(|w| w != name) {
+                    continue;
+                }
+                if limit.is_some_and(|l| out.len() >= l) {
+                    break 'targets;
+                }
+                let md = &t.status.metadata[name];
+                out.push(json!({
+                    "target": labels_json(&labels),
+                    "metric": name,
+                    "type": metric_type_str(md.metric_type),
+                    "help": md.help,
+                    "unit": md.unit,
+                }));
+            }
+        }
+    }
+    Ok(success(Json::Array(out)))
+}
+
+async fn scrape_pools(State(app): AppState) -> Response {
+    let pools: Vec<String> = app
+        .config()
+        .scrape_configs
+        .iter()
+        .map(|s| s.job_name.clone())
+        .collect();
+    success(json!({"scrapePools": pools}))
+}
+
+async fn status_config(State(app): AppState) -> Response {
+    success(json!({"yaml": app.config().original}))
+}
+
+async fn status_flags(State(app): AppState) -> Response {
+    let mut m = Map::new();
+    for (k, v) in app.args.flag_map() {
+        m.insert(k.to_owned(), Json::String(v));
+    }
+    success(Json::Object(m))
+}
+
+async fn status_runtime(State(app): AppState) -> Response {
+    let retention = match (app.settings.retention_time, app.settings.retention_size) {
+        (Some(t), Some(s)) => format!("{} or {s}B", go_duration(t)),
+        (Some(t), None) => go_duration(t),
+        (None, Some(s)) => format!("{s}B"),
+        (None, None) => String::new(),
+    };
+    let corruptions = app
+        .db()
+        .map(|d| d.metrics().wal_corruptions.load(Ordering::Relaxed))
+        .unwrap_or(0);
+    success(json!({
+        "startTime": rfc3339(Some(app.start_time)),
+        "CWD": std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default(),
+        "hostname": std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_owned()).unwrap_or_default(),
+        "serverTime": rfc3339(Some(SystemTime::now())),
+        "reloadConfigSuccess": app.last_reload_ok.load(Ordering::Acquire),
+        "lastConfigTime": rfc3339(Some(UNIX_EPOCH + std::time::Duration::from_secs(app.last_reload_time.load(Ordering::Acquire)))),
+        "corruptionCount": corruptions,
+        "goroutineCount": 0,
+        "GOMAXPROCS": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "GOMEMLIMIT": i64::MAX,
+        "GOGC": "",
+        "GODEBUG": "",
+        "storageRetention": retention,
+    }))
+}
+
+async fn status_build() -> Response {
+    success(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "revision": "",
+        "branch": "",
+        "buildUser": "",
+        "buildDate": "",
+        "goVersion": "rust",
+    }))
+}
+
+async fn status_walreplay(State(app): AppState) -> Response {
+    // The WAL replays as one unit: before the database opens nothing is done, after it all is.
+    let done = i64::from(app.db().is_some());
+    success(json!({"min": 0, "max": 1, "current": done}))
+}
+
+async fn status_tsdb(State(app): AppState, Form(p): Form) -> Result<Response, ApiError> {
+    let limit = p.limit()?.unwrap_or(10);
+    let db = db(&app)?;
+    let data = tokio::task::spawn_blocking(move || tsdb_stats(&db, limit))
+        .await
+        .map_err(|e| ApiError::new(ErrorType::Internal, e.to_string()))??;
+    Ok(success(data))
+}
+
+fn top(map: HashMap<String, u64>, limit: usize) -> Json {
+    let mut v: Vec<(String, u64)> = map.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v.truncate(limit);
+    Json::Array(
+        v.into_iter()
+            .map(|(name, value)| json!({"name": name, "value": value}))
+            .collect(),
+    )
+}
+
+/// The head's cardinality statistics, as `/api/v1/status/tsdb` reports them.
+fn tsdb_stats(db: &Db, limit: usize) -> Result<Json, ApiError> {
+    let (min, max) = db.head_range().unwrap_or((0, -1));
+    let querier = prom_model::Queryable::querier(db, min, max)
+        .map_err(|e| ApiError::new(ErrorType::Internal, e.to_string()))?;
+    let all = Matcher::new(prom_model::MatchType::RegexMatch, "__name__", ".+")
+        .map_err(|e| ApiError::new(ErrorType::Internal, e.to_string()))?;
+    let hints = series_hints(min, max, None);
+    let mut set = querier.select(false, Some(&hints), &[all]);
+    let mut by_metric: HashMap<String, u64> = HashMap::new();
+    let mut pairs: HashMap<String, u64> = HashMap::new();
+    let mut values_by_name: HashMap<String, BTreeSet<String>> = HashMap::new();
+    let mut series = 0u64;
+    while let Some(s) = set.next() {
+        series += 1;
+        for l in s.labels.iter() {
+            if l.name == "__name__" {
+                *by_metric.entry(l.value.to_owned()).or_default() += 1;
+            }
+            *pairs.entry(format!("{}={}", l.name, l.value)).or_default() += 1;
+            values_by_name
+                .entry(l.name.to_owned())
+                .or_default()
+                .insert(l.value.to_owned());
+        }
+    }
+    let mut value_counts = HashMap::new();
+    let mut memory = HashMap::new();
+    for (name, values) in &values_by_name {
+        value_counts.insert(name.clone(), values.len() as u64);
+        memory.insert(name.clone(), values.iter().map(|v| v.len() as u64).sum());
+    }
+    Ok(json!({
+        "headStats": {
+            "numSeries": db.head_series(),
+            "numLabelPairs": pairs.len(),
+            "chunkCount": 0,
+            "minTime": min,
+            "maxTime": max,
+        },
+        "seriesCountByMetricName": top(by_metric, limit),
+        "labelValueCountByLabelName": top(value_counts, limit),
+        "memoryInBytesByLabelName": top(memory, limit),
+        "seriesCountByLabelValuePair": top(pairs, limit),
+        "_seriesSeen": series,
+    }))
+}
+
+fn admin_enabled(app: &App) -> Result<(), ApiError> {
+    if app.args.enable_admin_api {
+        Ok(())
+    } else {
+        Err(ApiError::new(ErrorType::Unavailable, "admin APIs disabled"))
+    }
+}
+
+async fn delete_series(State(app): AppState, Form(p): Form) -> Result<Response, ApiError> {
+    admin_enabled(&app)?;
+    let sets = match_sets(&p)?;
+    if sets.is_empty() {
+        return Err(ApiError::bad_data("no match[] parameter provided"));
+    }
+    let start = p.time_or("start", MIN_TIME)?;
+    let end = p.time_or("end", MAX_TIME)?;
+    let db = db(&app)?;
+    tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
+        for m in &sets {
+            db.delete(m, start, end)
+                .map_err(|e| ApiError::new(ErrorType::Internal, e.to_string()))?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| ApiError::new(ErrorType::Internal, e.to_string()))??;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn clean_tombstones(State(app): AppState) -> Result<Response, ApiError> {
+    admin_enabled(&app)?;
+    let db = db(&app)?;
+    tokio::task::spawn_blocking(move || db.clean_tombstones())
+        .await
+        .map_err(|e| ApiError::new(ErrorType::Internal, e.to_string()))?
+        .map_err(|e| ApiError::new(ErrorType::Internal, e.to_string()))?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn snapshot(State(app): AppState, Form(p): Form) -> Result<Response, ApiError> {
+    admin_enabled(&app)?;
+    let skip_head = match p.get("skip_head") {
+        None => false,
+        Some(v) => v
+            .parse::<bool>()
+            .map_err(|_| ApiError::param("skip_head", format!("cannot parse {v:?}")))?,
+    };
+    let db = db(&app)?;
+    let name = format!(
+        "{}-{:016x}",
+        humantime::format_rfc3339_seconds(SystemTime::now())
+            .to_string()
+            .replace([':', '-'], "")
+            .trim_end_matches('Z'),
+        rand_u64()
+    );
+    let dir = app.args.tsdb_path.join("snapshots").join(&name);
+    tokio::task::spawn_blocking(move || db.snapshot(&dir, !skip_head))
+        .await
+        .map_err(|e| ApiError::new(ErrorType::Internal, e.to_string()))?
+        .map_err(|e| ApiError::new(ErrorType::Internal, format!("create snapshot: {e}")))?;
+    Ok(success(json!({"name": name})))
+}
+
+/// A number unlikely to repeat, for snapshot names (time-based, as nothing secret rides on it).
+fn rand_u64() -> u64 {
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let mut bytes = t.to_le_bytes().to_vec();
+    bytes.extend_from_slice(&std::process::id().to_le_bytes());
+    prom_model::xxh64(&bytes)
+}
+
+async fn federate_handler(State(app): AppState, Form(p): Form) -> Result<Response, ApiError> {
+    let sets = match_sets(&p)?;
+    let db = db(&app)?;
+    let external = app.config().global.external_labels.clone();
+    let lookback = app.settings.lookback_ms;
+    let text = tokio::task::spawn_blocking(move || {
+        federate::render(&*db, &sets, now_ms(), lookback, &external)
+    })
+    .await
+    .map_err(|e| ApiError::new(ErrorType::Internal, e.to_string()))?
+    .map_err(|e| ApiError::new(ErrorType::Internal, e.to_string()))?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            prom_exposition::Format::Text.content_type(),
+        )],
+        text,
+    )
+        .into_response())
+}
+
+async fn metrics(State(app): AppState, headers: HeaderMap) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let (body, content_type) = selfmetrics::render(&app, accept);
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+async fn healthy() -> &'static str {
+    "Prometheus Server is Healthy.\n"
+}
+
+async fn ready(State(app): AppState) -> Response {
+    if app.is_ready() {
+        "Prometheus Server is Ready.\n".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable").into_response()
+    }
+}
+
+async fn reload(State(app): AppState) -> Response {
+    if !app.args.enable_lifecycle {
+        return (StatusCode::FORBIDDEN, "Lifecycle API is not enabled.").into_response();
+    }
+    match app.reload().await {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("failed to reload config: {e}"),
+        )
+            .into_response(),
+    }
+}
+
+async fn quit(State(app): AppState) -> Response {
+    if !app.args.enable_lifecycle {
+        return (StatusCode::FORBIDDEN, "Lifecycle API is not enabled.").into_response();
+    }
+    app.request_stop();
+    "Requesting termination... Goodbye!".into_response()
+}
+
+async fn root() -> Response {
+    Response::builder()
+        .status(StatusCode::FOUND)
+        .header(header::LOCATION, "/api/v1/status/buildinfo")
+        .body(Body::empty())
+        .unwrap_or_default()
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "404 page not found\n").into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaped_label_names_decode() {
+        assert_eq!(unescape_label_name("job").as_deref(), Some("job"));
+        assert_eq!(unescape_label_name("U__a_2e_b").as_deref(), Some("a.b"));
+        assert_eq!(unescape_label_name("U__a__b").as_deref(), Some("a_b"));
+        assert_eq!(unescape_label_name("U__x_zz_"), None);
+    }
+}
