@@ -16,6 +16,7 @@ use clap::{Parser, Subcommand};
 use crate::check::{self, CheckArgs};
 use crate::error::Error;
 use crate::promql::{self, PromqlArgs};
+use crate::query_cmd::{self, QueryArgs};
 use crate::serve::{self, ServeArgs};
 use crate::test_cmd::{self, TestArgs};
 use crate::tsdb::{self, TsdbArgs};
@@ -34,6 +35,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the monitoring server: scrape, store, query, with Prometheus's HTTP API.
     Serve(Box<ServeArgs>),
+    /// Query a Prometheus-compatible server over HTTP: `prom query instant URL EXPR`.
+    Query(QueryArgs),
     /// Validate inputs as promtool does: `prom check metrics`.
     Check(CheckArgs),
     /// Work with TSDB data directories as `promtool tsdb` does: `prom tsdb list`.
@@ -48,6 +51,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> ExitCode {
     let outcome = match cli.command {
         Command::Serve(args) => serve::run(*args),
+        Command::Query(args) => query_cmd::run(args),
         Command::Check(args) => check::run(args),
         Command::Tsdb(args) => tsdb::run(args),
         Command::Promql(args) => promql::run(args),

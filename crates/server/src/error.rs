@@ -19,6 +19,14 @@ pub enum Error {
     /// Standard input could not be read.
     #[error("cannot read standard input: {0}")]
     Stdin(#[source] io::Error),
+    /// A query could not be asked or answered (`prom query`).
+    #[error("{what}: {message}")]
+    Query {
+        /// What was being done or which flag was wrong.
+        what: String,
+        /// Why it failed.
+        message: String,
+    },
     /// Writing the output failed.
     #[error("cannot write output: {0}")]
     Write(#[source] io::Error),

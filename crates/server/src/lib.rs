@@ -19,6 +19,7 @@
 //! - [`cli::Cli`] and [`cli::Command`]: the argument tree, one variant per subcommand;
 //!   [`cli::run`] dispatches.
 //! - [`serve`]: `prom serve`, the monitoring server and its Prometheus-compatible HTTP API.
+//! - [`query_cmd`]: `prom query`, promtool's query client.
 //! - [`check`]: `prom check ...`, the promtool-like validators.
 //! - [`tsdb`]: `prom tsdb ...`, promtool-compatible tools for data directories: backfill
 //!   from OpenMetrics, list, analyze, dump.
@@ -32,6 +33,7 @@ pub mod check;
 pub mod cli;
 mod error;
 pub mod promql;
+pub mod query_cmd;
 pub mod serve;
 pub mod test_cmd;
 pub mod tsdb;
