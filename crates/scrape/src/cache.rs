@@ -156,6 +156,21 @@ impl<T> SeriesCache<T> {
         Some(&mut self.slots[i].value)
     }
 
+    /// The entry the next lookup probably wants, with its key.
+    #[inline]
+    pub(crate) fn peek_next(&self) -> Option<(&str, &T)> {
+        let s = self.slots.get(self.cursor)?;
+        Some((&self.keys[s.start..s.start + s.len], &s.value))
+    }
+
+    /// The entry [`peek_next`](Self::peek_next) returned, taken as found.
+    #[inline]
+    pub(crate) fn take_next(&mut self) -> &mut T {
+        let i = self.cursor;
+        self.cursor += 1;
+        &mut self.slots[i].value
+    }
+
     /// Adds an entry for `key`, which must not be in the cache.
     pub(crate) fn insert(&mut self, key: &str, value: T) -> &mut T {
         debug_assert!(self.find(key).is_none(), "key already cached");

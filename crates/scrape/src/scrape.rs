@@ -99,6 +99,9 @@ struct CacheEntry {
     prev_seen: u64,
     /// Whether it was last seen with an explicit timestamp (no staleness tracking then).
     explicit_ts: bool,
+    /// Whether the text format's parser accepted the series text (so its fast path may be
+    /// used for it; see [`Parser::next_sample_of`]).
+    text_ok: bool,
 }
 
 /// Appends one sample of a cached series.
@@ -329,7 +332,29 @@ impl Scraper {
         let track_ts = self.cfg.track_timestamps_staleness;
         let sample_limit = self.cfg.limits.sample_limit;
         self.cache.rewind();
-        for entry in Parser::new(body, format) {
+        let text = format == Format::Text;
+        let mut parser = Parser::new(body, format);
+        loop {
+            // The steady state: the line holds the series the cache expects next, already
+            // parsed and checked in an earlier scrape; only its value and timestamp are read.
+            if text
+                && let Some((key, e)) = self.cache.peek_next()
+                && e.text_ok
+                && let Some((value, timestamp)) = parser.next_sample_of(key)
+            {
+                let e = self.cache.take_next();
+                stats.scraped += 1;
+                let ts = match (honor_ts, timestamp) {
+                    (true, Some(x)) => x,
+                    _ => t,
+                };
+                let explicit = honor_ts && timestamp.is_some() && !track_ts;
+                feed(e, app, iter, explicit, ts, value, &mut stats, sample_limit)?;
+                continue;
+            }
+            let Some(entry) = parser.next() else {
+                break;
+            };
             let entry = entry.map_err(|e| ScrapeError::Parse(e.to_string()))?;
             let s = match entry {
                 Entry::Sample(s) => s,
@@ -361,6 +386,7 @@ impl Scraper {
             let explicit = honor_ts && s.timestamp.is_some() && !track_ts;
             // One comparison in the steady state; a new series is parsed, relabeled and cached.
             if let Some(e) = self.cache.get_mut(s.series) {
+                e.text_ok |= text;
                 feed(
                     e,
                     app,
@@ -383,6 +409,7 @@ impl Scraper {
                     seen: 0,
                     prev_seen: 0,
                     explicit_ts: explicit,
+                    text_ok: text,
                 },
             );
             feed(
@@ -610,6 +637,60 @@ mod tests {
                 (l("b"), 3000, 5.0),
                 (l("c{y=\"2\"}"), 3000, 31.0),
                 (l("d"), 3000, 41.0),
+            ]
+        );
+    }
+
+    #[test]
+    fn known_series_on_broken_lines_fail_as_before_and_formats_can_switch() {
+        let mut s = (scraper(), Recorder::default());
+        scrape(&mut s, "a 1\nb{x=\"1\"} 2\n", 1000);
+        // The known series with a bad value, a stray token, an exemplar: the parser's errors.
+        for (body, want) in [
+            ("a 1x\n", "1:3: invalid number"),
+            ("a 1\nb{x=\"1\"} 2 3 4\n", "2:"),
+            ("a 1 # {} 1\n", "1:"),
+            ("a\n", "1:"),
+        ] {
+            let err =
+                s.0.append(&mut s.1, body.as_bytes(), Format::Text, 2000)
+                    .expect_err(body);
+            s.1.got.clear();
+            let ScrapeError::Parse(msg) = err else {
+                panic!("{err:?}")
+            };
+            let full = Parser::new(body.as_bytes(), Format::Text)
+                .find_map(Result::err)
+                .expect("an error");
+            assert_eq!(msg, full.to_string(), "{body:?}");
+            assert!(msg.contains(want), "{msg}");
+        }
+        // OpenMetrics, then text again, with the same series.
+        s.0.append(
+            &mut s.1,
+            b"a 5\nb{x=\"1\"} 6\nc 7\n# EOF\n",
+            Format::OpenMetrics,
+            3000,
+        )
+        .expect("openmetrics");
+        s.1.got.clear();
+        let got = scrape(&mut s, "a 8\nb{x=\"1\"} 9 123\nc 10\n", 4000);
+        assert_eq!(
+            got,
+            vec![
+                (l("a"), 4000, 8.0),
+                (l("b{x=\"1\"}"), 123, 9.0),
+                (l("c"), 4000, 10.0),
+            ]
+        );
+        // The same again on the fast path.
+        let got = scrape(&mut s, "a 11\nb{x=\"1\"}  12\t124 \nc 13", 5000);
+        assert_eq!(
+            got,
+            vec![
+                (l("a"), 5000, 11.0),
+                (l("b{x=\"1\"}"), 124, 12.0),
+                (l("c"), 5000, 13.0),
             ]
         );
     }
