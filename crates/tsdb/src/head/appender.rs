@@ -156,8 +156,8 @@ impl Appender for DbAppender<'_> {
             return Ok(());
         }
         self.b.pending.clear();
-        let samples = std::mem::take(&mut self.b.samples);
-        let r = self.apply(&samples);
+        let mut samples = std::mem::take(&mut self.b.samples);
+        let r = self.apply(&mut samples);
         // The buffer goes back, emptied (its series references dropped), for reuse.
         self.b.samples = samples;
         self.b.clear();
@@ -171,29 +171,36 @@ impl Appender for DbAppender<'_> {
 }
 
 impl DbAppender<'_> {
-    /// Writes the batch to the WAL and applies it to the series.
-    fn apply(&mut self, samples: &[(Arc<MemSeries>, i64, f64)]) -> prom_model::Result<()> {
+    /// Writes the batch to the WAL and applies it to the series, emptying `samples`.
+    ///
+    /// Two passes over the batch's series, not five: each series' memory has left the CPU
+    /// caches by the end of a batch of a thousand, and each pass paid for it again.
+    fn apply(&mut self, samples: &mut Vec<(Arc<MemSeries>, i64, f64)>) -> prom_model::Result<()> {
         let db = self.db;
         // The series records of series not yet in the WAL go first, in the same write.
         // (A first scrape of a large target brings thousands of new series: dedup by sorting,
         // not by a linear search per sample.)
-        let mut new_series: Vec<RefSeries> = samples
-            .iter()
-            .filter(|(s, _, _)| !s.is_logged())
-            .map(|(s, _, _)| RefSeries {
-                r: s.r,
-                labels: s.labels.clone(),
-            })
-            .collect();
-        new_series.sort_unstable_by_key(|s| s.r);
-        new_series.dedup_by_key(|s| s.r);
+        let mut new_series: Vec<RefSeries> = Vec::new();
+        let mut fresh: Vec<&Arc<MemSeries>> = Vec::new();
         let mut wal_samples = std::mem::take(&mut self.b.wal_samples);
         wal_samples.clear();
-        wal_samples.extend(samples.iter().map(|(s, t, v)| RefSample {
-            r: s.r,
-            t: *t,
-            v: *v,
-        }));
+        wal_samples.reserve(samples.len());
+        for (s, t, v) in samples.iter() {
+            if !s.is_logged() {
+                new_series.push(RefSeries {
+                    r: s.r,
+                    labels: s.labels.clone(),
+                });
+                fresh.push(s);
+            }
+            wal_samples.push(RefSample {
+                r: s.r,
+                t: *t,
+                v: *v,
+            });
+        }
+        new_series.sort_unstable_by_key(|s| s.r);
+        new_series.dedup_by_key(|s| s.r);
         let mut records = Vec::with_capacity(2);
         if !new_series.is_empty() {
             records.push(Record::Series(new_series));
@@ -207,7 +214,7 @@ impl DbAppender<'_> {
             inc(&db.metrics.failed_commits);
             return Err(prom_model::Error::storage(e));
         }
-        for (s, _, _) in samples {
+        for s in fresh {
             s.set_logged();
         }
         // Apply. A sample that a concurrent commit made out of order, or that a block cut made
@@ -217,21 +224,22 @@ impl DbAppender<'_> {
             .ooo_window
             .map(|w| db.head.max_time().saturating_sub(w).max(mvt));
         let (mut mint, mut maxt, mut n, mut ooo) = (i64::MAX, i64::MIN, 0u64, 0u64);
-        for (s, t, v) in samples {
-            if *t < mvt {
+        // Each series reference is released right after its sample, while its memory is hot.
+        for (s, t, v) in samples.drain(..) {
+            if t < mvt {
                 inc(&db.metrics.out_of_bounds_samples);
                 continue;
             }
             match s
                 .lock()
-                .append(*t, *v, range, ooo_min, db.head.files.as_ref())
+                .append(t, v, range, ooo_min, db.head.files.as_ref())
             {
                 Appended::InOrder => n += 1,
                 Appended::OutOfOrder => ooo += 1,
                 Appended::Duplicate => continue,
             }
-            mint = mint.min(*t);
-            maxt = maxt.max(*t);
+            mint = mint.min(t);
+            maxt = maxt.max(t);
         }
         if n + ooo > 0 {
             db.head.update_bounds(mint, maxt);
