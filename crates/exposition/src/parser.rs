@@ -109,6 +109,62 @@ impl<'a> Parser<'a> {
         self.line
     }
 
+    /// If the next line is a sample whose series text is exactly `series`, reads it and returns
+    /// its value and timestamp; otherwise (or in OpenMetrics) reads nothing and returns `None`.
+    ///
+    /// `series` must be the [`Sample::series`] of a sample this format's parser accepted
+    /// (from any input): its label set is then known to be valid, and only the rest of the
+    /// line is parsed. This is a scraper's fast path for series it has seen before. It gives
+    /// the same value and timestamp as iterating would, and gives up (returning `None`, so the
+    /// caller iterates and gets the full answer, error included) on any line it does not
+    /// accept, so it never accepts what iterating would reject.
+    pub fn next_sample_of(&mut self, series: &str) -> Option<(f64, Option<i64>)> {
+        if self.done || self.format != Format::Text || series.is_empty() {
+            return None;
+        }
+        let i = skip_blanks(&self.input[self.pos..]);
+        let rest = i.strip_prefix(series.as_bytes())?;
+        if !series.ends_with('}') {
+            // A bare metric name: the line's name must end here, and no label set may follow
+            // after blanks (the text format allows `name {labels}`).
+            if !matches!(rest.first(), Some(b' ' | b'\t'))
+                || skip_blanks(rest).first() == Some(&b'{')
+            {
+                return None;
+            }
+        }
+        let i = skip_blanks(rest);
+        if i.len() == rest.len() {
+            return None;
+        }
+        let tok_len = i
+            .iter()
+            .position(|&c| matches!(c, b' ' | b'\t' | b'\n'))
+            .unwrap_or(i.len());
+        if tok_len == 0 {
+            return None;
+        }
+        let value = parse_float(&i[..tok_len])?;
+        let mut i = skip_blanks(&i[tok_len..]);
+        let mut timestamp = None;
+        if !matches!(i.first(), None | Some(b'\n')) {
+            if i.first() == Some(&b'#') {
+                return None;
+            }
+            let tok_len = i
+                .iter()
+                .position(|&c| matches!(c, b' ' | b'\t' | b'\n'))
+                .unwrap_or(i.len());
+            timestamp = Some(parse_text_timestamp(&i[..tok_len])?);
+            i = skip_blanks(&i[tok_len..]);
+            if !matches!(i.first(), None | Some(b'\n')) {
+                return None;
+            }
+        }
+        self.finish_line(i);
+        Some((value, timestamp))
+    }
+
     fn offset_of(&self, rest_len: usize) -> usize {
         self.input.len().saturating_sub(rest_len)
     }
@@ -769,4 +825,115 @@ fn trim_blanks_end(mut b: &[u8]) -> &[u8] {
 /// Views grammar-checked ASCII bytes as `str`.
 fn ascii(b: &[u8]) -> &str {
     std::str::from_utf8(b).unwrap_or_default()
+}
+
+/// `i` after its leading spaces and tabs.
+#[inline]
+fn skip_blanks(i: &[u8]) -> &[u8] {
+    let n = i
+        .iter()
+        .position(|&c| c != b' ' && c != b'\t')
+        .unwrap_or(i.len());
+    &i[n..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What iterating gives for the first entry of `input`: the sample's series, value and
+    /// timestamp, or `None` for an error or another entry.
+    fn full(input: &[u8]) -> Option<(String, u64, Option<i64>)> {
+        match Parser::text(input).next()? {
+            Ok(Entry::Sample(s)) => Some((s.series.to_owned(), s.value.to_bits(), s.timestamp)),
+            _ => None,
+        }
+    }
+
+    const LINES: &[&str] = &[
+        "foo 1",
+        "foo 1\n",
+        "foo 1 123\n",
+        "  foo\t1\t-5 \t\n",
+        "foo\t 1.5e3\n",
+        "foo 1 # {} 1\n",
+        "foo 1 2 3\n",
+        "foo 1 x\n",
+        "foo 1x\n",
+        "foo Nan\n",
+        "foo NaN\n",
+        "foo -Inf 7",
+        "foo +inf\n",
+        "foo\n",
+        "foo",
+        "foo {a=\"1\"} 2\n",
+        "foo{a=\"1\"} 2\n",
+        "foo{a=\"1\"}2\n",
+        "foo{a=\"1\"} \n",
+        "foo{a=\"1\"} 2 3\n",
+        "foo{a=\"1\", } 2 3\n",
+        "foo{a=\"1\",b=\"} 9\"} 4\n",
+        "foo{a=\"1\",b=\"} 9\"} 4 5 6\n",
+        "foo_bar 1\n",
+        "foo:bar{} 1\n",
+        "{\"my.metric\"} 3\n",
+        "{\"my.metric\",a=\"x\"} 3 9\n",
+        "foo{a=\"1\"} 2\r\n",
+        "foo 1 9999999999999999999999\n",
+        "foo 1 1.5\n",
+        "foo \n",
+        "foo{a=\"1\",a=\"2\"} 1\n",
+        "foo 0x10\n",
+        "foo 1_000\n",
+    ];
+
+    #[test]
+    fn the_known_series_fast_path_agrees_with_iterating() {
+        // Every series the parser accepts, tried as the known series on every line.
+        let known: Vec<String> = LINES
+            .iter()
+            .filter_map(|l| full(l.as_bytes()).map(|(s, _, _)| s))
+            .collect();
+        assert!(known.len() > 15);
+        for line in LINES {
+            let want = full(line.as_bytes());
+            for series in &known {
+                let mut p = Parser::text(line.as_bytes());
+                match p.next_sample_of(series) {
+                    Some((v, t)) => {
+                        assert_eq!(
+                            want,
+                            Some((series.clone(), v.to_bits(), t)),
+                            "{line:?} as {series:?}"
+                        );
+                        // The line is consumed, exactly.
+                        assert_eq!((p.line(), p.next().is_none()), (2, true), "{line:?}");
+                    }
+                    None => {
+                        assert_eq!((p.pos, p.line), (0, 1), "{line:?} as {series:?}");
+                        if let Some(w) = &want {
+                            // Only a different series may be refused when iterating accepts.
+                            assert_ne!(&w.0, series, "{line:?} refused");
+                        }
+                    }
+                }
+            }
+        }
+        // Next lines: the fast path and iterating interleave.
+        let body = b"a 1\n# HELP b x\nb{x=\"1\"} 2 5\nc 3\n";
+        let mut p = Parser::text(body);
+        assert_eq!(p.next_sample_of("a"), Some((1.0, None)));
+        assert_eq!(p.next_sample_of("b{x=\"1\"}"), None);
+        assert!(matches!(p.next(), Some(Ok(Entry::Help { .. }))));
+        assert_eq!(p.next_sample_of("b{x=\"1\"}"), Some((2.0, Some(5))));
+        assert_eq!(p.next_sample_of("b"), None);
+        assert!(matches!(p.next(), Some(Ok(Entry::Sample(s))) if s.series == "c"));
+        assert_eq!(p.next_sample_of("c"), None);
+        assert!(p.next().is_none());
+        // Not in OpenMetrics.
+        assert_eq!(
+            Parser::openmetrics(b"a 1\n# EOF\n").next_sample_of("a"),
+            None
+        );
+    }
 }

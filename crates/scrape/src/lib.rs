@@ -20,6 +20,7 @@
 //! # Ok::<(), prom_scrape::config::ConfigError>(())
 //! ```
 
+mod cache;
 pub mod config;
 #[cfg(feature = "runtime")]
 pub mod discovery;

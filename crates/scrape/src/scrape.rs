@@ -4,8 +4,10 @@
 //! through a cache (series text → labels after `honor_labels` and `metric_relabel_configs`,
 //! plus the storage's series reference), enforces the limits, appends through an
 //! [`Appender`], writes staleness markers for series that vanished, and appends the report
-//! series (`up`, `scrape_duration_seconds`, …). A steady-state scrape costs one hash lookup per
-//! sample: labels are parsed and relabeled only the first time a series is seen.
+//! series (`up`, `scrape_duration_seconds`, …). In a steady-state scrape a sample costs one
+//! comparison of its text with the cached key the previous sample's was followed by (a hash
+//! lookup when the target's order changed): labels are parsed and relabeled only the first
+//! time a series is seen.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -16,6 +18,7 @@ use prom_model::storage::{Appender, SeriesRef};
 use prom_model::value::stale_nan;
 use prom_model::{Labels, LabelsBuilder, METRIC_NAME, MetricType};
 
+use crate::cache::SeriesCache;
 use crate::config::ScrapeConfig;
 use crate::relabel;
 use crate::target::Target;
@@ -85,28 +88,6 @@ pub struct Metadata {
     pub unit: String,
 }
 
-/// Hashes cache keys (series text from the target) with XXH64, which is several times faster
-/// than std's SipHash on this hot path. It is not keyed: like Prometheus, which hashes with
-/// xxhash too, we accept that a hostile target could make its own cache slower.
-#[derive(Debug, Default, Clone, Copy)]
-struct KeyHasher(u64);
-
-impl std::hash::Hasher for KeyHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        self.0 = self.0.rotate_left(5) ^ prom_model::xxh64(bytes);
-    }
-
-    fn write_u8(&mut self, b: u8) {
-        self.0 = self.0.rotate_left(5) ^ u64::from(b);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type KeyHash = std::hash::BuildHasherDefault<KeyHasher>;
-
 #[derive(Debug)]
 struct CacheEntry {
     /// `None` when relabeling drops the series.
@@ -118,6 +99,9 @@ struct CacheEntry {
     prev_seen: u64,
     /// Whether it was last seen with an explicit timestamp (no staleness tracking then).
     explicit_ts: bool,
+    /// Whether the text format's parser accepted the series text (so its fast path may be
+    /// used for it; see [`Parser::next_sample_of`]).
+    text_ok: bool,
 }
 
 /// Appends one sample of a cached series.
@@ -158,7 +142,7 @@ pub struct Scraper {
     cfg: Arc<ScrapeConfig>,
     /// The labels every series of the target gets (`job`, `instance`, …).
     target_labels: Labels,
-    cache: HashMap<Box<str>, CacheEntry, KeyHash>,
+    cache: SeriesCache<CacheEntry>,
     report: HashMap<&'static str, (Labels, Option<SeriesRef>)>,
     metadata: HashMap<String, Metadata>,
     iter: u64,
@@ -194,7 +178,7 @@ impl Scraper {
         Scraper {
             cfg,
             target_labels,
-            cache: HashMap::default(),
+            cache: SeriesCache::default(),
             report,
             metadata: HashMap::new(),
             iter: 0,
@@ -324,7 +308,7 @@ impl Scraper {
         let r = self.append_body(app, body, format, t);
         if r.is_err() {
             let iter = self.iter;
-            self.cache.retain(|_, e| e.seen != iter || e.prev_seen != 0);
+            self.cache.retain(|e| e.seen != iter || e.prev_seen != 0);
             for e in self.cache.values_mut() {
                 if e.seen == iter {
                     e.seen = e.prev_seen;
@@ -347,7 +331,30 @@ impl Scraper {
         let honor_ts = self.cfg.honor_timestamps;
         let track_ts = self.cfg.track_timestamps_staleness;
         let sample_limit = self.cfg.limits.sample_limit;
-        for entry in Parser::new(body, format) {
+        self.cache.rewind();
+        let text = format == Format::Text;
+        let mut parser = Parser::new(body, format);
+        loop {
+            // The steady state: the line holds the series the cache expects next, already
+            // parsed and checked in an earlier scrape; only its value and timestamp are read.
+            if text
+                && let Some((key, e)) = self.cache.peek_next()
+                && e.text_ok
+                && let Some((value, timestamp)) = parser.next_sample_of(key)
+            {
+                let e = self.cache.take_next();
+                stats.scraped += 1;
+                let ts = match (honor_ts, timestamp) {
+                    (true, Some(x)) => x,
+                    _ => t,
+                };
+                let explicit = honor_ts && timestamp.is_some() && !track_ts;
+                feed(e, app, iter, explicit, ts, value, &mut stats, sample_limit)?;
+                continue;
+            }
+            let Some(entry) = parser.next() else {
+                break;
+            };
             let entry = entry.map_err(|e| ScrapeError::Parse(e.to_string()))?;
             let s = match entry {
                 Entry::Sample(s) => s,
@@ -377,8 +384,9 @@ impl Scraper {
                 _ => t,
             };
             let explicit = honor_ts && s.timestamp.is_some() && !track_ts;
-            // One lookup in the steady state; a new series is parsed, relabeled and cached.
+            // One comparison in the steady state; a new series is parsed, relabeled and cached.
             if let Some(e) = self.cache.get_mut(s.series) {
+                e.text_ok |= text;
                 feed(
                     e,
                     app,
@@ -393,13 +401,17 @@ impl Scraper {
             }
             let labels = self.series_labels(&s)?;
             stats.series_added += u64::from(labels.is_some());
-            let e = self.cache.entry(s.series.into()).or_insert(CacheEntry {
-                labels,
-                sref: None,
-                seen: 0,
-                prev_seen: 0,
-                explicit_ts: explicit,
-            });
+            let e = self.cache.insert(
+                s.series,
+                CacheEntry {
+                    labels,
+                    sref: None,
+                    seen: 0,
+                    prev_seen: 0,
+                    explicit_ts: explicit,
+                    text_ok: text,
+                },
+            );
             feed(
                 e,
                 app,
@@ -446,7 +458,7 @@ impl Scraper {
     /// Forgets series not seen for ten scrapes.
     fn gc(&mut self, iter: u64) {
         if iter.is_multiple_of(10) {
-            self.cache.retain(|_, e| e.seen + 10 > iter);
+            self.cache.retain(|e| e.seen + 10 > iter);
         }
     }
 
@@ -498,5 +510,211 @@ impl Scraper {
             }
         }
         self.cache.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use prom_model::AppendError;
+
+    use super::*;
+    use crate::config::{Config, LoadOptions, SdConfig};
+    use crate::target::targets_from_group;
+
+    /// Records every append as (series text, timestamp, value); references are the labels'
+    /// position in the order first appended.
+    #[derive(Default)]
+    struct Recorder {
+        series: Vec<Labels>,
+        got: Vec<(String, i64, f64)>,
+    }
+
+    impl Appender for Recorder {
+        fn append(
+            &mut self,
+            r: Option<SeriesRef>,
+            labels: &Labels,
+            t: i64,
+            v: f64,
+        ) -> Result<SeriesRef, AppendError> {
+            let i = match r {
+                Some(SeriesRef(i)) => {
+                    // A reference must name the labels it came with.
+                    assert_eq!(self.series[i as usize], *labels);
+                    i as usize
+                }
+                None => match self.series.iter().position(|l| l == labels) {
+                    Some(i) => i,
+                    None => {
+                        self.series.push(labels.clone());
+                        self.series.len() - 1
+                    }
+                },
+            };
+            self.got.push((labels.to_string(), t, v));
+            Ok(SeriesRef(i as u64))
+        }
+
+        fn commit(&mut self) -> prom_model::Result<()> {
+            Ok(())
+        }
+
+        fn rollback(&mut self) -> prom_model::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn scraper() -> Scraper {
+        let cfg = Config::load_str(
+            "scrape_configs:\n  - job_name: j\n    static_configs:\n      - targets: ['h:1']\n",
+            Path::new("."),
+            LoadOptions::default(),
+            &|_| None,
+        )
+        .expect("config");
+        let job = Arc::new(cfg.scrape_configs[0].clone());
+        let SdConfig::Static(group) = &job.service_discovery[0] else {
+            panic!("static config");
+        };
+        let target = targets_from_group(group, &job).0.remove(0);
+        Scraper::new(job, &target)
+    }
+
+    fn scrape((s, app): &mut (Scraper, Recorder), body: &str, t: i64) -> Vec<(String, i64, f64)> {
+        s.append(app, body.as_bytes(), Format::Text, t)
+            .expect("scrape");
+        let mut got = std::mem::take(&mut app.got);
+        got.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+        got
+    }
+
+    fn l(series: &str) -> String {
+        let (name, rest) = series.split_once('{').unwrap_or((series, "}"));
+        let mut inner = vec![];
+        if rest != "}" {
+            inner.push(rest.trim_end_matches('}').to_owned());
+        }
+        inner.push("instance=\"h:1\"".into());
+        inner.push("job=\"j\"".into());
+        inner.sort();
+        format!("{name}{{{}}}", inner.join(", "))
+    }
+
+    #[test]
+    fn reordered_new_and_vanished_series_get_the_right_labels() {
+        let mut s = (scraper(), Recorder::default());
+        let got = scrape(&mut s, "a{x=\"1\"} 1\nb 2\nc{y=\"2\"} 3\n", 1000);
+        assert_eq!(
+            got,
+            vec![
+                (l("a{x=\"1\"}"), 1000, 1.0),
+                (l("b"), 1000, 2.0),
+                (l("c{y=\"2\"}"), 1000, 3.0),
+            ]
+        );
+        // Reordered, one new in the middle, `b` gone: it gets a staleness marker.
+        let got = scrape(&mut s, "c{y=\"2\"} 30\nd 40\na{x=\"1\"} 10\n", 2000);
+        assert_eq!(got.len(), 4);
+        assert_eq!(got[0], (l("a{x=\"1\"}"), 2000, 10.0));
+        assert_eq!((&got[1].0, got[1].1), (&l("b"), 2000));
+        assert!(prom_model::value::is_stale_nan(got[1].2));
+        assert_eq!(got[2], (l("c{y=\"2\"}"), 2000, 30.0));
+        assert_eq!(got[3], (l("d"), 2000, 40.0));
+        assert_eq!(s.0.cached_series(), 4);
+        // `b` again, and the same series written twice in one body.
+        let got = scrape(
+            &mut s,
+            "b 5\nb 5\na{x=\"1\"} 11\nc{y=\"2\"} 31\nd 41\n",
+            3000,
+        );
+        assert_eq!(
+            got,
+            vec![
+                (l("a{x=\"1\"}"), 3000, 11.0),
+                (l("b"), 3000, 5.0),
+                (l("b"), 3000, 5.0),
+                (l("c{y=\"2\"}"), 3000, 31.0),
+                (l("d"), 3000, 41.0),
+            ]
+        );
+    }
+
+    #[test]
+    fn known_series_on_broken_lines_fail_as_before_and_formats_can_switch() {
+        let mut s = (scraper(), Recorder::default());
+        scrape(&mut s, "a 1\nb{x=\"1\"} 2\n", 1000);
+        // The known series with a bad value, a stray token, an exemplar: the parser's errors.
+        for (body, want) in [
+            ("a 1x\n", "1:3: invalid number"),
+            ("a 1\nb{x=\"1\"} 2 3 4\n", "2:"),
+            ("a 1 # {} 1\n", "1:"),
+            ("a\n", "1:"),
+        ] {
+            let err =
+                s.0.append(&mut s.1, body.as_bytes(), Format::Text, 2000)
+                    .expect_err(body);
+            s.1.got.clear();
+            let ScrapeError::Parse(msg) = err else {
+                panic!("{err:?}")
+            };
+            let full = Parser::new(body.as_bytes(), Format::Text)
+                .find_map(Result::err)
+                .expect("an error");
+            assert_eq!(msg, full.to_string(), "{body:?}");
+            assert!(msg.contains(want), "{msg}");
+        }
+        // OpenMetrics, then text again, with the same series.
+        s.0.append(
+            &mut s.1,
+            b"a 5\nb{x=\"1\"} 6\nc 7\n# EOF\n",
+            Format::OpenMetrics,
+            3000,
+        )
+        .expect("openmetrics");
+        s.1.got.clear();
+        let got = scrape(&mut s, "a 8\nb{x=\"1\"} 9 123\nc 10\n", 4000);
+        assert_eq!(
+            got,
+            vec![
+                (l("a"), 4000, 8.0),
+                (l("b{x=\"1\"}"), 123, 9.0),
+                (l("c"), 4000, 10.0),
+            ]
+        );
+        // The same again on the fast path.
+        let got = scrape(&mut s, "a 11\nb{x=\"1\"}  12\t124 \nc 13", 5000);
+        assert_eq!(
+            got,
+            vec![
+                (l("a"), 5000, 11.0),
+                (l("b{x=\"1\"}"), 124, 12.0),
+                (l("c"), 5000, 13.0),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failed_scrape_forgets_its_new_series_and_old_ones_are_collected() {
+        let mut s = (scraper(), Recorder::default());
+        scrape(&mut s, "a 1\nb 2\n", 1000);
+        // `c` is new, then the body breaks: the cache is as before.
+        assert!(
+            s.0.append(&mut s.1, b"c 1\na 1\n{", Format::Text, 2000)
+                .is_err()
+        );
+        s.1.got.clear();
+        assert_eq!(s.0.cached_series(), 2);
+        let got = scrape(&mut s, "b 3\na 4\n", 3000);
+        assert_eq!(got, vec![(l("a"), 3000, 4.0), (l("b"), 3000, 3.0)]);
+        // Series unseen for ten scrapes are forgotten (at the next tenth scrape, the 20th),
+        // the rest still resolve.
+        for k in 0..18 {
+            scrape(&mut s, "a 5\n", 4000 + k * 1000);
+        }
+        assert_eq!(s.0.cached_series(), 1);
+        let got = scrape(&mut s, "a 6\nb 7\n", 30_000);
+        assert_eq!(got, vec![(l("a"), 30_000, 6.0), (l("b"), 30_000, 7.0)]);
     }
 }

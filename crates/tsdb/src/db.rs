@@ -67,6 +67,8 @@ pub(crate) struct Inner {
     pub ooo_window: Option<i64>,
     compact_lock: Mutex<()>,
     wake: Mutex<Option<Sender<()>>>,
+    /// Appenders' emptied buffers, handed to the next appenders (see [`Batch`]).
+    pub(crate) batches: Mutex<Vec<crate::head::appender::Batch>>,
     _lock: File,
 }
 
@@ -154,6 +156,7 @@ impl Db {
             ooo_window,
             compact_lock: Mutex::new(()),
             wake: Mutex::new(None),
+            batches: Mutex::new(Vec::new()),
             _lock: lock_file,
         });
         let bg = background.then(|| spawn_background(&inner));

@@ -407,3 +407,58 @@ pub fn newest_nonempty_segment(wal: &Path) -> std::path::PathBuf {
     segs.sort();
     segs.pop().expect("a segment with records")
 }
+
+/// Appenders reuse the buffers of finished ones: nothing of a dropped, rolled-back, committed
+/// or failed batch may leak into the next one.
+#[test]
+fn reused_appender_buffers_start_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), opts()).unwrap();
+    let s = labels!("__name__" => "m", "i" => "1");
+    // Queued at 10 then dropped: 5 is not out of order against it afterwards.
+    let mut a = db.appender();
+    a.append(None, &s, 10_000, 1.0).unwrap();
+    drop(a);
+    let mut a = db.appender();
+    assert!(a.is_empty());
+    a.append(None, &s, 5_000, 2.0).unwrap();
+    a.rollback().unwrap();
+    assert!(a.is_empty());
+    // Rolled back: the same appender, then a new one, start from nothing queued.
+    a.append(None, &s, 4_000, 3.0).unwrap();
+    a.commit().unwrap();
+    drop(a);
+    for k in 0..3 {
+        let t = 6_000 + 1_000 * k;
+        // Several appenders alive at once take separate buffers.
+        let mut x = db.appender();
+        let mut y = db.appender();
+        assert!(x.is_empty() && y.is_empty());
+        x.append(None, &s, t, 4.0).unwrap();
+        assert_eq!(
+            y.append(None, &s, t, 5.0).map(|_| ()),
+            Ok(()),
+            "y does not see x's queued sample"
+        );
+        drop(y);
+        x.commit().unwrap();
+        // Committed: now a different value at t is a duplicate, the same one is accepted.
+        let mut z = db.appender();
+        assert_eq!(
+            z.append(None, &s, t, 5.0).map(|_| ()),
+            Err(AppendError::DuplicateSampleForTimestamp)
+        );
+        z.append(None, &s, t, 4.0).unwrap();
+        assert_eq!(z.len(), 0, "an exact repeat is not queued");
+        z.commit().unwrap();
+    }
+    let q = db.querier(0, 100_000);
+    let got = dump(&q, &all());
+    assert_eq!(
+        got.values().next().unwrap(),
+        &[4_000, 6_000, 7_000, 8_000]
+            .iter()
+            .map(|&t| (t, if t == 4_000 { 3f64 } else { 4f64 }.to_bits()))
+            .collect::<Vec<_>>()
+    );
+}
