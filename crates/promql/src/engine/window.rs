@@ -127,13 +127,26 @@ pub(crate) fn eval_series(
     args: &Args<'_>,
     scratch: &mut Scratch,
 ) -> Vec<(usize, f64)> {
-    use RangeFn::*;
     // At most one point per step; most series have one at nearly every step.
     let mut pts = Vec::with_capacity(if samples.is_empty() { 0 } else { w.ends.len() });
+    eval_series_into(f, w, samples, args, scratch, &mut pts);
+    pts
+}
+
+/// [`eval_series`] appending to `pts`, so that a caller can reuse one buffer.
+pub(crate) fn eval_series_into(
+    f: RangeFn,
+    w: &Windows,
+    samples: &[Sample],
+    args: &Args<'_>,
+    scratch: &mut Scratch,
+    pts: &mut Vec<(usize, f64)>,
+) {
+    use RangeFn::*;
     let range = w.range;
     match f {
         Rate | Increase | Delta if w.monotone() => {
-            sliding_rate(w, samples, f != Delta, f == Rate, &mut pts);
+            sliding_rate(w, samples, f != Delta, f == Rate, pts);
         }
         Rate | Increase | Delta => {
             let counter = f != Delta;
@@ -203,7 +216,7 @@ pub(crate) fn eval_series(
             let max = matches!(f, Max | TsOfMax);
             let ts = matches!(f, TsOfMin | TsOfMax);
             if w.monotone() {
-                sliding_extreme(w, samples, max, ts, &mut scratch.queue, &mut pts);
+                sliding_extreme(w, samples, max, ts, &mut scratch.queue, pts);
             } else {
                 w.bounds(samples, |i, lo, hi| {
                     if hi > lo {
@@ -279,7 +292,6 @@ pub(crate) fn eval_series(
             });
         }
     }
-    pts
 }
 
 /// How many windows [`kahan_lanes`] and [`welford_lanes`] sum together.
