@@ -12,8 +12,7 @@ use super::functions::quantile;
 use super::value::format_float;
 use crate::ast::{AggregateExpr, AggregateOp};
 
-fn group_labels(s: &Sv, a: &AggregateExpr) -> Labels {
-    let base = &s.labels;
+fn group_labels(base: &Labels, a: &AggregateExpr) -> Labels {
     if a.without {
         base.iter()
             .filter(|l| !is_name_label(l.name) && !a.grouping.iter().any(|g| g == l.name))
@@ -72,6 +71,14 @@ pub(crate) fn eval_aggregate(ctx: &mut Ctx<'_>, a: &AggregateExpr, grid: Grid) -
             param = Some(eval_scalar(ctx, p, grid)?);
         }
     }
+    // The folding operators over a range function or a selector take each series' points
+    // as they are produced, without the whole input at once.
+    if param.is_none()
+        && label.is_none()
+        && let Some(series) = super::fused::fold_while_reading(ctx, a, grid)?
+    {
+        return Ok(Val::Vector(series));
+    }
     let input = eval_vector(ctx, &a.expr, grid)?;
     // Parameters are checked at every step, even without input.
     if let Some(param) = &param {
@@ -117,7 +124,7 @@ pub(crate) fn eval_aggregate(ctx: &mut Ctx<'_>, a: &AggregateExpr, grid: Grid) -
             }
         }
     }
-    let groups = Groups::new(&input, a);
+    let groups = Groups::new(input.iter().map(|s| (&s.labels, s.drop_name)), a);
     let n = grid.n;
     let series = match a.op {
         AggregateOp::Sum => fold::<SumAcc>(ctx, &input, &groups, n)?,
@@ -141,17 +148,17 @@ pub(crate) fn eval_aggregate(ctx: &mut Ctx<'_>, a: &AggregateExpr, grid: Grid) -
 }
 
 /// How often (in input series walked) aggregation checks for cancellation and timeout.
-const CHECK_EVERY: usize = 1024;
+pub(crate) const CHECK_EVERY: usize = 1024;
 
 /// The output group of each input series, computed once per series.
 #[derive(Debug)]
-struct Groups {
+pub(crate) struct Groups {
     /// The group index of each input series.
-    of: Vec<u32>,
+    pub of: Vec<u32>,
     /// Each group's labels, in order of first appearance in the input.
-    labels: Vec<Labels>,
+    pub labels: Vec<Labels>,
     /// Whether any series of the group has its name dropped at the end.
-    drop: Vec<bool>,
+    pub drop: Vec<bool>,
     /// The input series of each group, in input order: group `g` is
     /// `members[start[g]..start[g + 1]]`.
     start: Vec<u32>,
@@ -159,18 +166,22 @@ struct Groups {
 }
 
 impl Groups {
-    fn new(input: &[Sv], a: &AggregateExpr) -> Groups {
+    /// The groups of the input series, given as (labels, whether the name is dropped).
+    pub fn new<'a>(
+        input: impl ExactSizeIterator<Item = (&'a Labels, bool)>,
+        a: &AggregateExpr,
+    ) -> Groups {
         // The key is the grouping labels' names and values, each followed by a 0xff byte (which
         // never occurs in UTF-8), so equal keys mean equal group label sets; the `Labels` of a
         // group is only built for its first series.
         let mut index: HashMap<Box<[u8]>, u32, FastHash> = HashMap::default();
         let mut key: Vec<u8> = Vec::new();
         let mut of = Vec::with_capacity(input.len());
-        let mut labels: Vec<Labels> = Vec::new();
+        let mut groups: Vec<Labels> = Vec::new();
         let mut drop: Vec<bool> = Vec::new();
-        for s in input {
+        for (labels, drop_name) in input {
             key.clear();
-            for l in s.labels.iter() {
+            for l in labels.iter() {
                 let listed = a.grouping.iter().any(|g| g == l.name);
                 let keep = if a.without {
                     !listed && !is_name_label(l.name)
@@ -187,18 +198,18 @@ impl Groups {
             let gi = match index.get(key.as_slice()) {
                 Some(&g) => g,
                 None => {
-                    let g = labels.len() as u32;
-                    labels.push(group_labels(s, a));
+                    let g = groups.len() as u32;
+                    groups.push(group_labels(labels, a));
                     drop.push(false);
                     index.insert(key.as_slice().into(), g);
                     g
                 }
             };
-            drop[gi as usize] |= s.drop_name;
+            drop[gi as usize] |= drop_name;
             of.push(gi);
         }
         // Counting sort of the series by group, stable.
-        let mut start = vec![0u32; labels.len() + 2];
+        let mut start = vec![0u32; groups.len() + 2];
         for &g in &of {
             start[g as usize + 2] += 1;
         }
@@ -214,25 +225,26 @@ impl Groups {
         start.pop();
         Groups {
             of,
-            labels,
+            labels: groups,
             drop,
             start,
             members,
         }
     }
 
-    fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.labels.len()
     }
 
-    fn members(&self, g: usize) -> &[u32] {
+    /// The input series of group `g`, in input order.
+    pub fn members(&self, g: usize) -> &[u32] {
         &self.members[self.start[g] as usize..self.start[g + 1] as usize]
     }
 }
 
 /// The running state of one group at one step for the operators that fold values in input
 /// order (`sum`, `avg`, `count`, `group`, `min`, `max`, `stddev`, `stdvar`).
-trait StepAcc: Copy + Default {
+pub(crate) trait StepAcc: Copy + Default + Send {
     /// Adds the next value; `first` for the group's first value at this step.
     fn add(&mut self, v: f64, first: bool);
     /// The aggregate of the values added.
@@ -240,7 +252,7 @@ trait StepAcc: Copy + Default {
 }
 
 #[derive(Debug, Default, Clone, Copy)]
-struct SumAcc(Kahan);
+pub(crate) struct SumAcc(Kahan);
 
 impl StepAcc for SumAcc {
     #[inline]
@@ -253,7 +265,7 @@ impl StepAcc for SumAcc {
 }
 
 #[derive(Debug, Default, Clone, Copy)]
-struct AvgAcc {
+pub(crate) struct AvgAcc {
     n: f64,
     sum: Kahan,
     /// The incremental mean, used when the sum overflows.
@@ -278,7 +290,7 @@ impl StepAcc for AvgAcc {
 }
 
 #[derive(Debug, Default, Clone, Copy)]
-struct CountAcc(f64);
+pub(crate) struct CountAcc(f64);
 
 impl StepAcc for CountAcc {
     #[inline]
@@ -291,7 +303,7 @@ impl StepAcc for CountAcc {
 }
 
 #[derive(Debug, Default, Clone, Copy)]
-struct GroupAcc;
+pub(crate) struct GroupAcc;
 
 impl StepAcc for GroupAcc {
     #[inline]
@@ -302,7 +314,7 @@ impl StepAcc for GroupAcc {
 }
 
 #[derive(Debug, Default, Clone, Copy)]
-struct MinAcc(f64);
+pub(crate) struct MinAcc(f64);
 
 impl StepAcc for MinAcc {
     #[inline]
@@ -317,7 +329,7 @@ impl StepAcc for MinAcc {
 }
 
 #[derive(Debug, Default, Clone, Copy)]
-struct MaxAcc(f64);
+pub(crate) struct MaxAcc(f64);
 
 impl StepAcc for MaxAcc {
     #[inline]
@@ -333,7 +345,7 @@ impl StepAcc for MaxAcc {
 
 /// Welford's running variance; `SQRT` gives the standard deviation.
 #[derive(Debug, Default, Clone, Copy)]
-struct VarAcc<const SQRT: bool> {
+pub(crate) struct VarAcc<const SQRT: bool> {
     n: f64,
     mean: f64,
     m2: f64,
@@ -355,9 +367,9 @@ impl<const SQRT: bool> StepAcc for VarAcc<SQRT> {
 
 /// Output series with the key that orders them as a step-by-step evaluation would have
 /// created them.
-type Keyed<K> = Vec<(K, Sv)>;
+pub(crate) type Keyed<K> = Vec<(K, Sv)>;
 
-fn sorted_by_key<K: Ord>(mut v: Keyed<K>) -> Vec<Sv> {
+pub(crate) fn sorted_by_key<K: Ord>(mut v: Keyed<K>) -> Vec<Sv> {
     v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     v.into_iter().map(|(_, s)| s).collect()
 }

@@ -387,6 +387,55 @@ impl Ctx<'_> {
         })
     }
 
+    /// Lists the series a selector selects for samples in `(lo, hi]`, sorted by labels, each
+    /// with its (not yet read) samples, plus the storage's warnings: the index work of
+    /// [`Ctx::load`], serial, before any sample is decoded.
+    pub fn list(
+        &self,
+        vs: &VectorSelector,
+        lo: i64,
+        hi: i64,
+        range: i64,
+        step: i64,
+    ) -> Result<(Vec<Listed<'_>>, Vec<String>)> {
+        self.check("series selection")?;
+        let hints = SelectHints {
+            start: lo.saturating_add(1),
+            end: hi,
+            step,
+            range,
+            ..SelectHints::default()
+        };
+        let mut listed: Vec<Listed<'_>> = Vec::new();
+        let mut warnings = Vec::new();
+        let mut set = self.querier.select(false, Some(&hints), &vs.matchers);
+        while let Some(series) = set.next() {
+            if listed.len() % 1024 == 1023 {
+                self.check("series selection")?;
+            }
+            listed.push((series.labels, std::sync::Mutex::new(series.samples)));
+        }
+        if let Some(e) = set.err() {
+            return Err(EvalError::InvalidQuery(e.to_string()));
+        }
+        warnings.extend(set.warnings().iter().cloned());
+        drop(set);
+        // Stable, as the loaded series were sorted before (an already sorted list is one pass).
+        if !listed.is_sorted_by(|a, b| a.0 <= b.0) {
+            listed.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        Ok((listed, warnings))
+    }
+
+    /// Adds storage warnings not yet reported.
+    pub fn add_warnings(&mut self, warnings: Vec<String>) {
+        for w in warnings {
+            if !self.warnings.contains(&w) {
+                self.warnings.push(w);
+            }
+        }
+    }
+
     /// Loads the series a selector selects, samples in `(lo, hi]`.
     pub fn load(
         &mut self,
@@ -397,34 +446,9 @@ impl Ctx<'_> {
         step: i64,
         drop_stale: bool,
     ) -> Result<Vec<(Labels, Vec<prom_model::Sample>)>> {
-        self.check("series selection")?;
-        let hints = SelectHints {
-            start: lo.saturating_add(1),
-            end: hi,
-            step,
-            range,
-            ..SelectHints::default()
-        };
         // First the series (index work, serial), then their samples: decoding chunks is
         // independent per series, so a big selection is read on several threads.
-        let mut listed: Vec<(
-            Labels,
-            std::sync::Mutex<Box<dyn prom_model::SampleIterator + '_>>,
-        )> = Vec::new();
-        let mut warnings = Vec::new();
-        {
-            let mut set = self.querier.select(false, Some(&hints), &vs.matchers);
-            while let Some(series) = set.next() {
-                if listed.len() % 1024 == 1023 {
-                    self.check("series selection")?;
-                }
-                listed.push((series.labels, std::sync::Mutex::new(series.samples)));
-            }
-            if let Some(e) = set.err() {
-                return Err(EvalError::InvalidQuery(e.to_string()));
-            }
-            warnings.extend(set.warnings().iter().cloned());
-        }
+        let (listed, warnings) = self.list(vs, lo, hi, range, step)?;
         // Roughly one sample per 15 s of the range per series: enough to tell a big read.
         let per_series = ((hi - lo) / 15_000).clamp(1, 1 << 20) as usize;
         let threads = super::par::threads_for(
@@ -442,33 +466,49 @@ impl Ctx<'_> {
             // from several blocks would otherwise be reallocated and copied once per block).
             || 0usize,
             |size_hint, (_, it)| {
-                let mut it = it.lock().unwrap_or_else(|p| p.into_inner());
                 let mut samples = Vec::with_capacity(*size_hint);
-                // One batch call per series, not a dynamic call per sample.
-                if it.seek(lo.saturating_add(1)) {
-                    it.read_until(hi, &mut samples);
-                }
+                let r = read_series(it, lo, hi, drop_stale, &mut samples);
                 *size_hint = samples.len();
-                if drop_stale && samples.iter().any(|s| is_stale_nan(s.v)) {
-                    samples.retain(|s| !is_stale_nan(s.v));
-                }
-                match it.err() {
-                    Some(e) => Err(e.to_string()),
-                    None => Ok(samples),
-                }
+                r.map(|()| samples)
             },
         )?;
         let mut out = Vec::with_capacity(listed.len());
         for ((labels, _), samples) in listed.into_iter().zip(read) {
             out.push((labels, samples.map_err(EvalError::InvalidQuery)?));
         }
-        for w in warnings {
-            if !self.warnings.contains(&w) {
-                self.warnings.push(w);
-            }
-        }
-        out.sort_by(|a, b| a.0.cmp(&b.0));
+        self.add_warnings(warnings);
         Ok(out)
+    }
+}
+
+/// A listed series: its labels and its samples' iterator (behind a lock only so that the
+/// list can be shared with the threads that read it; each series is read by one thread).
+pub(crate) type Listed<'q> = (
+    Labels,
+    std::sync::Mutex<Box<dyn prom_model::SampleIterator + 'q>>,
+);
+
+/// Reads a listed series' samples in `(lo, hi]` into `samples` (cleared first), without
+/// staleness markers when `drop_stale`; the storage's error as text.
+pub(crate) fn read_series(
+    it: &std::sync::Mutex<Box<dyn prom_model::SampleIterator + '_>>,
+    lo: i64,
+    hi: i64,
+    drop_stale: bool,
+    samples: &mut Vec<prom_model::Sample>,
+) -> std::result::Result<(), String> {
+    let mut it = it.lock().unwrap_or_else(|p| p.into_inner());
+    samples.clear();
+    // One batch call per series, not a dynamic call per sample.
+    if it.seek(lo.saturating_add(1)) {
+        it.read_until(hi, samples);
+    }
+    if drop_stale && samples.iter().any(|s| is_stale_nan(s.v)) {
+        samples.retain(|s| !is_stale_nan(s.v));
+    }
+    match it.err() {
+        Some(e) => Err(e.to_string()),
+        None => Ok(()),
     }
 }
 
@@ -800,7 +840,7 @@ pub(crate) fn eval_string(ctx: &mut Ctx<'_>, expr: &Expr, grid: Grid) -> Result<
 }
 
 /// The time each grid step evaluates a selector at, after `@` and `offset`.
-fn eval_times(
+pub(crate) fn eval_times(
     ctx: &Ctx<'_>,
     at: Option<AtModifier>,
     offset: Option<&Duration>,
@@ -827,15 +867,59 @@ pub(crate) fn eval_selector(
     let smoothed = vs.extension == Some(crate::ast::RangeExtension::Smoothed);
     let hi = times.iter().copied().max().unwrap_or(0) + if smoothed { lookback } else { 0 };
     let loaded = ctx.load(vs, lo, hi, 0, grid.step, false)?;
+    let at = SelectorTimes::new(times, lookback, smoothed, timestamps);
     let mut out = Vec::with_capacity(loaded.len());
     let mut points = 0usize;
-    // Without `@`, or with an `@` that is the same at every step, evaluation times increase:
-    // a series can only have points at the steps from its first sample to one lookback past
-    // its last, and one cursor walks its samples forwards.
-    let monotone = times.is_sorted();
     for (labels, samples) in loaded {
+        let mut pts = Vec::new();
+        at.points(&samples, &mut pts);
+        points += pts.len();
+        if !pts.is_empty() {
+            out.push(Sv {
+                labels,
+                drop_name: false,
+                pts,
+            });
+        }
+    }
+    ctx.add_samples(points)?;
+    Ok(out)
+}
+
+/// How an instant selector picks one sample per step from a series' samples.
+#[derive(Debug)]
+pub(crate) struct SelectorTimes {
+    /// The evaluation time of each step, after `@` and `offset`.
+    pub times: Vec<i64>,
+    lookback: i64,
+    smoothed: bool,
+    timestamps: bool,
+    /// Whether `times` never decrease.
+    monotone: bool,
+}
+
+impl SelectorTimes {
+    pub fn new(times: Vec<i64>, lookback: i64, smoothed: bool, timestamps: bool) -> Self {
+        // Without `@`, or with an `@` that is the same at every step, evaluation times
+        // increase: a series can only have points at the steps from its first sample to one
+        // lookback past its last, and one cursor walks its samples forwards.
+        let monotone = times.is_sorted();
+        SelectorTimes {
+            times,
+            lookback,
+            smoothed,
+            timestamps,
+            monotone,
+        }
+    }
+
+    /// The points of one series (`samples` in time order), appended to `pts`.
+    pub fn points(&self, samples: &[prom_model::Sample], pts: &mut Vec<(usize, f64)>) {
+        let (times, lookback, smoothed, timestamps) =
+            (&self.times, self.lookback, self.smoothed, self.timestamps);
+        let monotone = self.monotone;
         let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
-            continue;
+            return;
         };
         let (from, to) = if monotone {
             (
@@ -846,9 +930,9 @@ pub(crate) fn eval_selector(
             (0, times.len())
         };
         if from >= to {
-            continue;
+            return;
         }
-        let mut pts = Vec::with_capacity(to - from);
+        pts.reserve(to - from);
         let mut j = 0usize;
         for (i, &et) in times.iter().enumerate().take(to).skip(from) {
             if !monotone && j > 0 && samples[j - 1].t > et {
@@ -875,17 +959,7 @@ pub(crate) fn eval_selector(
                 pts.push((i, v));
             }
         }
-        points += pts.len();
-        if !pts.is_empty() {
-            out.push(Sv {
-                labels,
-                drop_name: false,
-                pts,
-            });
-        }
     }
-    ctx.add_samples(points)?;
-    Ok(out)
 }
 
 /// Evaluates a range-vector expression (matrix selector or subquery) for `grid`.

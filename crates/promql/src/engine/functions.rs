@@ -6,8 +6,8 @@ use prom_model::{Labels, METRIC_NAME, Sample as RawSample};
 
 use super::error::{EvalError, Result};
 use super::eval::{
-    Ctx, Grid, Out, Sv, Val, Windows, absent_labels, check_unique_per_step, eval, eval_scalar,
-    eval_selector, eval_string, eval_vector, eval_windows, unwrap_parens,
+    Ctx, FastHash, Grid, Out, Sv, Val, Windows, absent_labels, check_unique_per_step, eval,
+    eval_scalar, eval_selector, eval_string, eval_vector, eval_windows, unwrap_parens,
 };
 use super::par;
 use super::value::format_float;
@@ -547,14 +547,17 @@ fn bucket_groups(
 /// Sorts, merges equal bounds and forces monotonic counts; returns whether counts were fixed.
 fn normalize(b: &mut Buckets) -> bool {
     b.sort_by(|x, y| x.0.total_cmp(&y.0));
-    let mut merged: Buckets = Vec::with_capacity(b.len());
-    for &(ub, c) in b.iter() {
-        match merged.last_mut() {
-            Some(last) if last.0 == ub => last.1 += c,
-            _ => merged.push((ub, c)),
+    // Equal bounds merged in place, their counts added in order.
+    let mut w = 0usize;
+    for r in 0..b.len() {
+        if w > 0 && b[w - 1].0 == b[r].0 {
+            b[w - 1].1 += b[r].1;
+        } else {
+            b[w] = b[r];
+            w += 1;
         }
     }
-    *b = merged;
+    b.truncate(w);
     let mut fixed = false;
     let mut max = f64::NEG_INFINITY;
     for x in b.iter_mut() {
@@ -634,23 +637,99 @@ fn bucket_fraction(lo: f64, hi: f64, b: &Buckets) -> f64 {
 fn histogram_quantile(ctx: &mut Ctx<'_>, c: &Call, grid: Grid) -> Result<Val> {
     let q = eval_scalar(ctx, &c.args[0], grid)?;
     let v = eval_vector(ctx, &c.args[1], grid)?;
-    let (keys, steps) = bucket_groups(ctx, &v, grid, c.args[1].span());
-    let mut out = Out::default();
-    for (i, groups) in steps.into_iter().enumerate() {
-        if !(0.0..=1.0).contains(&q[i]) {
+    let span = c.args[1].span();
+    // The histograms: `le` series grouped by their other labels, each group's series in input
+    // order with their bounds.
+    let mut keys: Vec<Labels> = Vec::new();
+    let mut members: Vec<Vec<(u32, f64)>> = Vec::new();
+    {
+        let mut index: HashMap<Labels, usize, FastHash> = HashMap::default();
+        for (j, s) in v.iter().enumerate() {
+            let le = s
+                .labels
+                .get("le")
+                .and_then(|le| le.trim().parse::<f64>().ok());
+            let Some(le) = le else {
+                let name = s.labels.metric_name().unwrap_or("").to_owned();
+                ctx.warn(format!(
+                    "bucket label \"le\" is missing or has a malformed value of \"{}\" for metric name \"{name}\"",
+                    s.labels.get("le").unwrap_or("")
+                ), span);
+                continue;
+            };
+            if s.pts.is_empty() {
+                continue;
+            }
+            let key: Labels = s
+                .labels
+                .iter()
+                .filter(|l| l.name != "le")
+                .map(|l| (l.name, l.value))
+                .collect();
+            let g = *index.entry(key).or_insert_with_key(|key| {
+                keys.push(key.clone());
+                members.push(Vec::new());
+                keys.len() - 1
+            });
+            members[g].push((j as u32, le));
+        }
+    }
+    for &qi in &q {
+        if !(0.0..=1.0).contains(&qi) {
             ctx.warn(
                 format!(
                     "quantile value should be between 0 and 1, got {}",
-                    format_float(q[i])
+                    format_float(qi)
                 ),
                 c.args[0].span(),
             );
         }
-        for (g, b) in fixed_groups(ctx, groups, &keys, c.args[1].span()) {
-            out.push(&keys[g], true, i, bucket_quantile(q[i], &b));
+    }
+    // Each group's points by step, each step's buckets in input order (a stable sort of the
+    // members' points, which come in input order), as a step-by-step walk collects them.
+    let mut items: Vec<(usize, f64, f64)> = Vec::new();
+    let mut b: Buckets = Vec::new();
+    let mut fixed: Vec<(usize, usize)> = Vec::new();
+    let mut out: Vec<((usize, usize), Sv)> = Vec::new();
+    for (g, m) in members.iter().enumerate() {
+        ctx.check("histogram_quantile")?;
+        items.clear();
+        for &(j, le) in m {
+            items.extend(v[j as usize].pts.iter().map(|&(i, x)| (i, le, x)));
+        }
+        items.sort_by_key(|x| x.0);
+        let mut pts = Vec::new();
+        for run in items.chunk_by(|x, y| x.0 == y.0) {
+            let i = run[0].0;
+            b.clear();
+            b.extend(run.iter().map(|x| (x.1, x.2)));
+            if normalize(&mut b) {
+                fixed.push((i, g));
+            }
+            pts.push((i, bucket_quantile(q[i], &b)));
+        }
+        if let Some(&(i0, _)) = pts.first() {
+            out.push((
+                (i0, g),
+                Sv {
+                    labels: keys[g].clone(),
+                    drop_name: true,
+                    pts,
+                },
+            ));
         }
     }
-    Ok(Val::Vector(out.series))
+    // Prometheus's info for every histogram that needed fixing, step by step.
+    fixed.sort_unstable();
+    for (_, g) in fixed {
+        ctx.info(format!(
+            "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name \"{}\"",
+            keys[g].metric_name().unwrap_or("")
+        ), span);
+    }
+    // A step-by-step walk creates the output series by first step, then group.
+    out.sort_unstable_by_key(|x| x.0);
+    Ok(Val::Vector(out.into_iter().map(|x| x.1).collect()))
 }
 
 /// One step's bucket groups in group order, each made monotonic, with Prometheus's info for

@@ -37,6 +37,7 @@ mod binary;
 mod error;
 mod eval;
 mod functions;
+mod fused;
 mod par;
 mod value;
 mod window;

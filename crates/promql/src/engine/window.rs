@@ -127,13 +127,26 @@ pub(crate) fn eval_series(
     args: &Args<'_>,
     scratch: &mut Scratch,
 ) -> Vec<(usize, f64)> {
-    use RangeFn::*;
     // At most one point per step; most series have one at nearly every step.
     let mut pts = Vec::with_capacity(if samples.is_empty() { 0 } else { w.ends.len() });
+    eval_series_into(f, w, samples, args, scratch, &mut pts);
+    pts
+}
+
+/// [`eval_series`] appending to `pts`, so that a caller can reuse one buffer.
+pub(crate) fn eval_series_into(
+    f: RangeFn,
+    w: &Windows,
+    samples: &[Sample],
+    args: &Args<'_>,
+    scratch: &mut Scratch,
+    pts: &mut Vec<(usize, f64)>,
+) {
+    use RangeFn::*;
     let range = w.range;
     match f {
         Rate | Increase | Delta if w.monotone() => {
-            sliding_rate(w, samples, f != Delta, f == Rate, &mut pts);
+            sliding_rate(w, samples, f != Delta, f == Rate, pts);
         }
         Rate | Increase | Delta => {
             let counter = f != Delta;
@@ -203,7 +216,7 @@ pub(crate) fn eval_series(
             let max = matches!(f, Max | TsOfMax);
             let ts = matches!(f, TsOfMin | TsOfMax);
             if w.monotone() {
-                sliding_extreme(w, samples, max, ts, &mut scratch.queue, &mut pts);
+                sliding_extreme(w, samples, max, ts, &mut scratch.queue, pts);
             } else {
                 w.bounds(samples, |i, lo, hi| {
                     if hi > lo {
@@ -279,7 +292,6 @@ pub(crate) fn eval_series(
             });
         }
     }
-    pts
 }
 
 /// How many windows [`kahan_lanes`] and [`welford_lanes`] sum together.
@@ -370,6 +382,7 @@ fn sliding_rate(
     pts: &mut Vec<(usize, f64)>,
 ) {
     let is_reset = |j: usize| counter && samples[j].v < samples[j - 1].v;
+    let mut ex = Extrapolator::new(w.range, counter, rate);
     let (mut lo, mut hi) = (0usize, 0usize);
     // Resets between consecutive samples of the window: pairs (j - 1, j) with lo < j < hi.
     let mut inside = 0u32;
@@ -397,18 +410,121 @@ fn sliding_rate(
         }
         pts.push((
             i,
-            extrapolate(
-                first,
-                last,
-                hi - lo,
-                result,
-                end - w.range,
-                end,
-                counter,
-                rate,
-            ),
+            ex.apply(first, last, hi - lo, result, end - w.range, end),
         ));
     }
+}
+
+/// [`extrapolate`] over the windows of one series, remembering the quotients of the previous
+/// window: with samples at a steady interval, consecutive windows have the same span, count
+/// and distances to their edges, so the divisions (the bulk of the cost) are done once, not
+/// at every step. The same operations on the same operands: the same results to the bit.
+#[derive(Debug)]
+struct Extrapolator {
+    counter: bool,
+    rate: bool,
+    /// The range in seconds, as [`extrapolate`] divides by it.
+    range_secs: f64,
+    /// (last.t - first.t, n) and its (sampled, avg).
+    span: (i64, usize),
+    sampled: f64,
+    avg: f64,
+    /// first.t - start and its value in seconds.
+    head: i64,
+    head_secs: f64,
+    /// end - last.t and its value in seconds.
+    tail: i64,
+    tail_secs: f64,
+    /// The bits of (sampled, to_start, to_end) and the factor they give.
+    factor_of: (u64, u64, u64),
+    factor: f64,
+}
+
+impl Extrapolator {
+    fn new(range: i64, counter: bool, rate: bool) -> Self {
+        Extrapolator {
+            counter,
+            rate,
+            range_secs: range as f64 / 1000.0,
+            span: (i64::MIN, 0),
+            sampled: 0.0,
+            avg: 0.0,
+            head: i64::MIN,
+            head_secs: 0.0,
+            tail: i64::MIN,
+            tail_secs: 0.0,
+            factor_of: (u64::MAX, u64::MAX, u64::MAX),
+            factor: 0.0,
+        }
+    }
+
+    /// [`extrapolate`]`(first, last, n, result, start, end, counter, rate)` for `end - start`
+    /// equal to the range.
+    #[inline]
+    fn apply(
+        &mut self,
+        first: Sample,
+        last: Sample,
+        n: usize,
+        result: f64,
+        start: i64,
+        end: i64,
+    ) -> f64 {
+        let span = (last.t - first.t, n);
+        if span != self.span {
+            self.span = span;
+            self.sampled = span.0 as f64 / 1000.0;
+            self.avg = self.sampled / (n - 1) as f64;
+        }
+        let (sampled, avg) = (self.sampled, self.avg);
+        let threshold = avg * 1.1;
+        if first.t - start != self.head {
+            self.head = first.t - start;
+            self.head_secs = self.head as f64 / 1000.0;
+        }
+        if end - last.t != self.tail {
+            self.tail = end - last.t;
+            self.tail_secs = self.tail as f64 / 1000.0;
+        }
+        let (mut to_start, mut to_end) = (self.head_secs, self.tail_secs);
+        if to_start >= threshold {
+            to_start = avg / 2.0;
+        }
+        if self.counter
+            && result > 0.0
+            && first.v >= 0.0
+            && !zero_far_before(first.v, result, sampled, to_start)
+        {
+            let to_zero = sampled * (first.v / result);
+            if to_zero < to_start {
+                to_start = to_zero;
+            }
+        }
+        if to_end >= threshold {
+            to_end = avg / 2.0;
+        }
+        let key = (sampled.to_bits(), to_start.to_bits(), to_end.to_bits());
+        if key != self.factor_of {
+            self.factor_of = key;
+            let mut factor = (sampled + to_start + to_end) / sampled;
+            if self.rate {
+                factor /= self.range_secs;
+            }
+            self.factor = factor;
+        }
+        result * self.factor
+    }
+}
+
+/// Whether `sampled * (v / result)`, the time a counter would take to fall from `v` to zero
+/// at the window's pace, is surely at least `to_start` (all operands positive): decided with
+/// products instead of a division, and only when the products are at least twice apart, far
+/// beyond their rounding (operands below 1e-250 are left to the division, so no product is
+/// subnormal; an overflowing left side means a quotient that is larger still, and an
+/// overflowing right side decides nothing).
+#[inline]
+fn zero_far_before(v: f64, result: f64, sampled: f64, to_start: f64) -> bool {
+    v > 1e-250 && result > 1e-250 && v * sampled > 2.0 * (result * to_start)
 }
 
 /// `result` plus the value before every counter reset in `w`, in sample order.
@@ -856,6 +972,38 @@ mod tests {
             steps in 1usize..60,
             range in 1i64..400_000,
         ) {
+            let ends = (0..steps).map(|i| first + step * i as i64).collect();
+            check_all(samples, ends, range)?;
+        }
+
+        #[test]
+        fn steady_intervals_match_too(
+            raw in prop::collection::vec((prop_oneof![
+                8 => Just(15_000i64),
+                1 => Just(14_999i64),
+                1 => Just(30_000i64),
+                1 => 1i64..40_000,
+            ], 0u8..10, value()), 0..80),
+            first in 0i64..200_000,
+            step in prop_oneof![Just(15_000i64), Just(60_000i64), 1i64..90_000],
+            steps in 1usize..60,
+            range in prop_oneof![Just(300_000i64), Just(60_000i64), 1i64..400_000],
+        ) {
+            // Samples at a steady interval (windows then repeat their span and edges), with
+            // counters from zero and from far above their increase.
+            let (mut t, mut c) = (0i64, if raw.len() % 2 == 0 { 0.0 } else { 1e6 });
+            let samples = raw
+                .into_iter()
+                .map(|(dt, kind, v)| {
+                    t += dt;
+                    c = match kind {
+                        0..=6 => c + v.abs().min(1e3),
+                        7 => v.abs() % 5.0,
+                        _ => v,
+                    };
+                    Sample::new(t, c)
+                })
+                .collect();
             let ends = (0..steps).map(|i| first + step * i as i64).collect();
             check_all(samples, ends, range)?;
         }

@@ -150,7 +150,7 @@ fn kahan(vals: &[f64]) -> f64 {
 }
 
 /// The value of a folding operator over one group's values in input order.
-fn fold(op: &str, vals: &[f64]) -> f64 {
+pub(crate) fn fold(op: &str, vals: &[f64]) -> f64 {
     let n = vals.len() as f64;
     match op {
         "sum" => kahan(vals),
@@ -452,6 +452,164 @@ proptest! {
     #[test]
     fn aggregation_output_order_breaks_later_ties((n, input) in inputs()) {
         check_nested(n, &input)?;
+    }
+}
+
+/// Range-function input: two samples per step (every `STEP / 2`), each a value, a staleness
+/// marker or a gap; values with NaN, ±Inf, signed zeros and counter resets.
+fn range_inputs() -> impl Strategy<Value = (usize, Vec<In>)> {
+    (2usize..7).prop_flat_map(|n| {
+        let sample = prop_oneof![
+            8 => value().prop_map(Some),
+            1 => Just(Some(prom_model::value::stale_nan())),
+            2 => Just(None),
+        ];
+        let series = (0u8..3, 0u8..2, prop::collection::vec(sample, 2 * n))
+            .prop_map(|(a, b, vals)| In { a, b, vals });
+        (Just(n), prop::collection::vec(series, 1..9))
+    })
+}
+
+fn store_half_steps(input: &[In]) -> MemoryStorage {
+    let st = MemoryStorage::new();
+    let mut app = st.appender();
+    for (k, s) in input.iter().enumerate() {
+        let l = labels_of(k, s);
+        for (i, v) in s.vals.iter().enumerate() {
+            if let Some(v) = v {
+                app.append(None, &l, i as i64 * STEP / 2, *v).unwrap();
+            }
+        }
+    }
+    app.commit().unwrap();
+    drop(app);
+    st
+}
+
+/// The inputs an aggregation is fed (empty: the selector itself).
+const INNER: &[&str] = &[
+    "",
+    "rate",
+    "increase",
+    "delta",
+    "irate",
+    "idelta",
+    "deriv",
+    "changes",
+    "resets",
+    "avg_over_time",
+    "sum_over_time",
+    "count_over_time",
+    "min_over_time",
+    "max_over_time",
+    "stddev_over_time",
+    "last_over_time",
+    "first_over_time",
+    "present_over_time",
+    "ts_of_max_over_time",
+];
+
+/// The per-step input an aggregation sees from an evaluated inner expression: each step's
+/// series in input order (label order, metric name included), as (labels, value).
+fn inner_steps(m: &[prom_promql::engine::Series], n: usize) -> Vec<Vec<(Labels, f64)>> {
+    let mut steps: Vec<Vec<(Labels, f64)>> = vec![Vec::new(); n];
+    for s in m {
+        let mut b = s.labels.to_builder();
+        b.set("__name__", "m");
+        let l = b.build();
+        for p in &s.points {
+            steps[(p.t / STEP) as usize].push((l.clone(), p.v));
+        }
+    }
+    for v in &mut steps {
+        v.sort_by(|x, y| x.0.cmp(&y.0));
+    }
+    steps
+}
+
+/// Every operator, by and without, over range functions and over a selector: each step
+/// against the per-step reference applied to the inner expression's own result (the
+/// folding operators take their input series by series as it is read, without the inner
+/// result ever being built), on one thread and on several.
+fn check_over_range_functions(n: usize, input: &[In]) -> Result<(), TestCaseError> {
+    let st = store_half_steps(input);
+    let end = (n as i64 - 1) * STEP;
+    for threads in [1, 4] {
+        let e = Engine::new(
+            EngineOptions::default()
+                .lookback_delta(STEP * 3 / 2)
+                .parallelism(threads),
+        );
+        for &f in INNER {
+            let inner = if f.is_empty() {
+                "m".to_owned()
+            } else {
+                format!("{f}(m[{}ms])", STEP * 2)
+            };
+            // Functions that keep the metric name give series that keep it.
+            let keeps_name = matches!(f, "" | "last_over_time" | "first_over_time");
+            let got_inner = e.range(&st, &parse(&inner).unwrap(), 0, end, STEP).unwrap();
+            let Value::Matrix(m) = got_inner.value else {
+                panic!("{inner}: not a matrix")
+            };
+            let steps = inner_steps(&m, n);
+            for &op in OPS {
+                for &g in GROUPINGS {
+                    let param = match op {
+                        "topk" | "bottomk" | "limitk" => "2, ",
+                        "quantile" => "0.3, ",
+                        "limit_ratio" => "0.5, ",
+                        "count_values" => "\"v\", ",
+                        _ => "",
+                    };
+                    let q = format!("{op}{}({param}{inner})", g.clause());
+                    let expr = parse(&q).unwrap();
+                    let got = e.range(&st, &expr, 0, end, STEP).unwrap();
+                    let Value::Matrix(got) = got.value else {
+                        panic!("{q}: not a matrix")
+                    };
+                    let mut want: HashMap<Labels, Vec<(i64, f64)>> = HashMap::new();
+                    for (i, vals) in steps.iter().enumerate() {
+                        for (l, v) in reference_step(op, g, !keeps_name, vals) {
+                            want.entry(l).or_default().push((i as i64 * STEP, v));
+                        }
+                    }
+                    let mut want: Vec<(Labels, Vec<(i64, f64)>)> = want.into_iter().collect();
+                    want.sort_by(|x, y| x.0.cmp(&y.0));
+                    prop_assert_eq!(got.len(), want.len(), "{}: {:?} vs {:?}", q, got, want);
+                    for (s, (wl, wp)) in got.iter().zip(&want) {
+                        prop_assert_eq!(&s.labels, wl, "{}", q);
+                        let gp: Vec<(i64, u64)> =
+                            s.points.iter().map(|p| (p.t, p.v.to_bits())).collect();
+                        let wp: Vec<(i64, u64)> = wp.iter().map(|p| (p.0, p.1.to_bits())).collect();
+                        prop_assert_eq!(gp, wp, "{} {} ({} threads)", q, wl, threads);
+                    }
+                    // Instant queries: the same values, in step-by-step order.
+                    for i in [0, n - 1] {
+                        let got = e.instant(&st, &expr, i as i64 * STEP).unwrap();
+                        let Value::Vector(got) = got.value else {
+                            panic!("{q}: not a vector")
+                        };
+                        let want = reference_step(op, g, !keeps_name, &steps[i]);
+                        prop_assert_eq!(got.len(), want.len(), "{} @{}", q, i);
+                        for (s, (wl, wv)) in got.iter().zip(&want) {
+                            prop_assert_eq!(&s.labels, wl, "{} @{} order", q, i);
+                            prop_assert!(bits_eq(s.v, *wv), "{q} {wl} @{i}: {} vs {wv}", s.v);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn aggregations_over_range_functions_match_per_step_reference((n, input) in range_inputs()) {
+        check_over_range_functions(n, &input)?;
     }
 }
 

@@ -3,6 +3,7 @@
 mod aggregate;
 mod binary;
 mod engine;
+mod histogram;
 mod parallel;
 mod parser;
 mod script;

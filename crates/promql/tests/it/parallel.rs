@@ -171,3 +171,110 @@ fn parallel_evaluation_keeps_the_sample_limit() {
         );
     }
 }
+
+/// Folding aggregations of range functions and selectors, which fold each series as it is
+/// read: on one thread, on two (whole groups per thread when there are enough of them) and on
+/// four (series read in parallel and folded on one thread when groups are few), against the
+/// plain per-step fold of the inner expression's own result.
+#[test]
+fn fused_aggregations_match_serial_and_reference() {
+    let st = random_storage(5);
+    let engines: Vec<Engine> = [1, 2, 4]
+        .into_iter()
+        .map(|t| Engine::new(EngineOptions::default().parallelism(t)))
+        .collect();
+    let inners = [
+        "rate(req_total[5m])",
+        "increase(req_total[10m])",
+        "changes(temp[10m])",
+        "avg_over_time(temp[10m])",
+        "max_over_time(temp[10m] offset 3m)",
+        "last_over_time(temp[10m])",
+        "temp",
+        "req_total offset 2m",
+    ];
+    let ops = [
+        "sum", "avg", "count", "group", "min", "max", "stddev", "stdvar",
+    ];
+    // By job: 7 groups; without instance: the same 7 with the metric name dropped; by
+    // instance: 200 groups of one series; no grouping: one group.
+    let groupings = [" by (job)", " without (instance)", " by (instance)", ""];
+    for inner in inners {
+        let inner_expr = parse(inner).unwrap();
+        for step in [60_000i64] {
+            let end = 2 * 3_600_000;
+            let n = (end / step) as usize + 1;
+            let r = engines[0].range(&st, &inner_expr, 0, end, step).unwrap();
+            let Value::Matrix(m) = r.value else { panic!() };
+            // Each step's input in label order (the metric name of `req_total` and `temp` is
+            // the same within a query, so the output's order is the input's).
+            let mut steps: Vec<Vec<(&Labels, f64)>> = vec![Vec::new(); n];
+            for s in &m {
+                for p in &s.points {
+                    steps[(p.t / step) as usize].push((&s.labels, p.v));
+                }
+            }
+            for op in ops {
+                for g in groupings {
+                    let q = format!("{op}{g}({inner})");
+                    let expr = parse(&q).unwrap();
+                    let results: Vec<QueryResult> = engines
+                        .iter()
+                        .map(|e| e.range(&st, &expr, 0, end, step).unwrap())
+                        .collect();
+                    for (k, r) in results.iter().enumerate().skip(1) {
+                        assert_same(&results[0], r, &format!("{q} step {step} engine {k}"));
+                    }
+                    let key = |l: &Labels| -> Labels {
+                        match g {
+                            " by (job)" => l
+                                .iter()
+                                .filter(|x| x.name == "job")
+                                .map(|x| (x.name, x.value))
+                                .collect(),
+                            " by (instance)" => l
+                                .iter()
+                                .filter(|x| x.name == "instance")
+                                .map(|x| (x.name, x.value))
+                                .collect(),
+                            " without (instance)" => l
+                                .iter()
+                                .filter(|x| x.name != "instance" && x.name != "__name__")
+                                .map(|x| (x.name, x.value))
+                                .collect(),
+                            _ => Labels::new(),
+                        }
+                    };
+                    let mut want: std::collections::BTreeMap<Labels, Vec<(i64, u64)>> =
+                        Default::default();
+                    for (i, vals) in steps.iter().enumerate() {
+                        let mut groups: Vec<(Labels, Vec<f64>)> = Vec::new();
+                        for (l, v) in vals {
+                            let k = key(l);
+                            match groups.iter_mut().find(|x| x.0 == k) {
+                                Some(x) => x.1.push(*v),
+                                None => groups.push((k, vec![*v])),
+                            }
+                        }
+                        for (k, vs) in groups {
+                            let v = super::aggregate::fold(op, &vs);
+                            want.entry(k)
+                                .or_default()
+                                .push((i as i64 * step, v.to_bits()));
+                        }
+                    }
+                    let Value::Matrix(got) = &results[0].value else {
+                        panic!()
+                    };
+                    assert_eq!(got.len(), want.len(), "{q} step {step}: series");
+                    for (s, (wl, wp)) in got.iter().zip(&want) {
+                        assert_eq!(&s.labels, wl, "{q} step {step}");
+                        let gp: Vec<(i64, u64)> =
+                            s.points.iter().map(|p| (p.t, p.v.to_bits())).collect();
+                        assert_eq!(&gp, wp, "{q} step {step} {wl}");
+                    }
+                }
+            }
+        }
+    }
+}
