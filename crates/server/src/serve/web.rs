@@ -909,7 +909,8 @@ fn basic_credentials(v: &HeaderValue) -> Option<(Vec<u8>, Vec<u8>)> {
 struct Auth {
     secret: [u8; 32],
     verified: Mutex<HashSet<[u8; 32]>>,
-    turn: tokio::sync::Mutex<()>,
+    /// Held while a bcrypt check runs, until it ends even if its request went away.
+    turn: Arc<tokio::sync::Mutex<()>>,
     /// Per cost, the hash an unknown user's password is checked against.
     decoys: Mutex<HashMap<u32, String>>,
 }
@@ -928,7 +929,7 @@ impl Auth {
         Ok(Auth {
             secret,
             verified: Mutex::new(HashSet::new()),
-            turn: tokio::sync::Mutex::new(()),
+            turn: Arc::new(tokio::sync::Mutex::new(())),
             decoys: Mutex::new(HashMap::new()),
         })
     }
@@ -976,8 +977,9 @@ impl Auth {
         {
             return true;
         }
-        let _turn = self.turn.lock().await;
+        let turn = self.turn.clone().lock_owned().await;
         let verified = tokio::task::spawn_blocking(move || {
+            let _turn = turn;
             let mut made = None;
             let hash = match (hash, decoy) {
                 (Some(h), _) | (None, Some(h)) => h,

@@ -184,8 +184,11 @@ fn get(
     })
 }
 
-/// The protocol ALPN settles on when a client offers h2 and HTTP/1.1.
-fn alpn(rt: &tokio::runtime::Runtime, port: u16, ca_pem: &str) -> Option<Vec<u8>> {
+fn tls_connect(
+    rt: &tokio::runtime::Runtime,
+    port: u16,
+    ca_pem: &str,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject as _;
     let mut roots = rustls::RootCertStore::empty();
@@ -205,11 +208,44 @@ fn alpn(rt: &tokio::runtime::Runtime, port: u16, ca_pem: &str) -> Option<Vec<u8>
             .await
             .unwrap();
         let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-        let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+        tokio_rustls::TlsConnector::from(Arc::new(cfg))
             .connect(name, tcp)
             .await
+            .unwrap()
+    })
+}
+
+/// The protocol ALPN settles on when a client offers h2 and HTTP/1.1.
+fn alpn(rt: &tokio::runtime::Runtime, port: u16, ca_pem: &str) -> Option<Vec<u8>> {
+    let tls = tls_connect(rt, port, ca_pem);
+    tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec)
+}
+
+/// A GET over HTTP/2: the status and the X-Frame-Options header.
+fn h2_get(
+    rt: &tokio::runtime::Runtime,
+    port: u16,
+    ca_pem: &str,
+    path: &str,
+) -> (u16, Option<String>) {
+    let tls = tls_connect(rt, port, ca_pem);
+    rt.block_on(async {
+        let (mut send, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(tls),
+        )
+        .await
+        .expect("an HTTP/2 connection");
+        tokio::spawn(conn);
+        let req = axum::http::Request::get(format!("https://localhost:{port}{path}"))
+            .body(axum::body::Body::empty())
             .unwrap();
-        tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec)
+        let resp = send.send_request(req).await.expect("an HTTP/2 answer");
+        let frame = resp
+            .headers()
+            .get("x-frame-options")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (resp.status().as_u16(), frame)
     })
 }
 
@@ -299,8 +335,11 @@ fn https_with_basic_auth_headers_and_reloads() {
     assert_eq!(plain.status, 400);
     assert!(plain.body.contains("HTTPS server"), "{}", plain.body);
 
-    // HTTP/2 is offered by default.
+    // HTTP/2 is offered by default, and served: a request over it meets basic auth and the
+    // headers like any other.
     assert_eq!(alpn(&rt, s.port, &ca.pem).as_deref(), Some(&b"h2"[..]));
+    let (status, frame) = h2_get(&rt, s.port, &ca.pem, "/-/healthy");
+    assert_eq!((status, frame.as_deref()), (401, Some("deny")));
 
     // Reload: a new user, HTTP/2 off, and a certificate from a new CA, without a restart.
     let ca2 = Ca::new("prom test CA 2");
@@ -424,4 +463,52 @@ fn a_bad_web_config_stops_the_start_with_the_file_and_reason() {
         assert!(err.contains(&want), "want {want:?} in:\n{err}");
         assert!(!err.contains("msg=listening"), "nothing was served: {err}");
     }
+}
+
+#[test]
+fn check_web_config_reports_each_file() {
+    let dir = tempdir();
+    let d = dir.path();
+    let (cert, key) = Ca::new("ca").server_cert();
+    write(d, "server.pem", &cert);
+    write(d, "server.key", &key);
+    let good = write(
+        d,
+        "good.yml",
+        "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n",
+    );
+    let bad = write(
+        d,
+        "bad.yml",
+        "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n  \
+         client_auth_type: Sometimes\n",
+    );
+    let run = |files: &[&Path]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_prom"))
+            .args(["check", "web-config"])
+            .args(files)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&[&good]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(err, format!("{} SUCCESS\n", good.display()));
+    let (code, err) = run(&[&good, &bad]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&format!("{} SUCCESS", good.display())),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{} FAILED: {}:4: tls_server_config.client_auth_type: invalid client auth type",
+            bad.display(),
+            bad.display()
+        )),
+        "{err}"
+    );
 }
