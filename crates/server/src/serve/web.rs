@@ -1139,7 +1139,7 @@ fn text_response(status: StatusCode) -> Response<Body> {
 }
 
 /// One request: rate limit, basic authentication, then the router; the configured headers
-/// on every answer.
+/// on every answer but a 429.
 async fn handle(
     mut req: Request<Incoming>,
     router: Router,
@@ -1151,9 +1151,11 @@ async fn handle(
         return route(router, req).await;
     };
     let cfg = web.config();
-    let mut resp = if !web.allow() {
-        text_response(StatusCode::TOO_MANY_REQUESTS)
-    } else if !cfg.settings.users.is_empty()
+    if !web.allow() {
+        // Before the configured headers, as exporter-toolkit.
+        return text_response(StatusCode::TOO_MANY_REQUESTS);
+    }
+    let mut resp = if !cfg.settings.users.is_empty()
         && !web
             .auth
             .check(
@@ -1169,8 +1171,11 @@ async fn handle(
     } else {
         route(router, req).await
     };
+    // Set before the handler runs in Go, so a handler's own value wins.
     for (k, v) in &cfg.settings.headers {
-        resp.headers_mut().insert(k.clone(), v.clone());
+        if !resp.headers().contains_key(k) {
+            resp.headers_mut().insert(k.clone(), v.clone());
+        }
     }
     resp
 }

@@ -61,8 +61,8 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
-/// `prom serve` started with a web configuration; it may be using TLS, so readiness is not
-/// probed here.
+/// `prom serve` started with a web configuration and nothing to scrape; it may be using TLS,
+/// so readiness is not probed here.
 struct WebServer {
     child: Child,
     port: u16,
@@ -71,6 +71,9 @@ struct WebServer {
 
 impl WebServer {
     fn start(dir: &Path, web_config: &Path) -> WebServer {
+        // Nothing to scrape: the embedded default would scrape the server itself and take
+        // tokens of a rate limit.
+        let config = write(dir, "prometheus.yml", "scrape_configs: []\n");
         let log_path = dir.join("stderr.log");
         let log = std::fs::File::create(&log_path).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_prom"))
@@ -79,6 +82,7 @@ impl WebServer {
                 "--web.listen-address=127.0.0.1:0".to_owned(),
                 format!("--storage.tsdb.path={}", dir.join("data").display()),
                 format!("--web.config.file={}", web_config.display()),
+                format!("--config.file={}", config.display()),
             ])
             .stdout(Stdio::null())
             .stderr(log)
@@ -511,4 +515,42 @@ fn check_web_config_reports_each_file() {
         )),
         "{err}"
     );
+}
+
+#[test]
+fn plain_http_with_basic_auth_and_a_rate_limit() {
+    let dir = tempdir();
+    let d = dir.path();
+    let hash = bcrypt::hash("pw", 4).unwrap();
+    let web = write(
+        d,
+        "web.yml",
+        &format!(
+            "basic_auth_users:\n  alice: {hash}\nrate_limit:\n  interval: 1m\n  burst: 3\n\
+             http_server_config:\n  headers:\n    X-Content-Type-Options: nosniff\n"
+        ),
+    );
+    let s = WebServer::start(d, &web);
+    assert!(s.log().contains("TLS is disabled"), "{}", s.log());
+    let rt = runtime();
+    let c = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{}/-/healthy", s.port);
+    let a = get(&rt, &c, &url, None).unwrap();
+    assert_eq!(a.status, 401);
+    assert_eq!(a.headers["x-content-type-options"], "nosniff");
+    assert_eq!(
+        get(&rt, &c, &url, Some(("alice", "pw"))).unwrap().status,
+        200
+    );
+    assert_eq!(
+        get(&rt, &c, &url, Some(("alice", "pw"))).unwrap().status,
+        200
+    );
+    // The burst of three is spent; the next request waits a minute for its token.
+    let a = get(&rt, &c, &url, Some(("alice", "pw"))).unwrap();
+    assert_eq!(a.status, 429);
+    assert_eq!(s.stop(), 0);
 }
