@@ -268,10 +268,6 @@ impl WebConfig {
     pub fn tls_enabled(&self) -> bool {
         self.tls.is_some()
     }
-
-    fn changed(&self) -> bool {
-        self.watched.iter().any(|(p, s)| stamp(p) != *s)
-    }
 }
 
 /// Parses and checks the file's text; relative paths are joined to `dir`.
@@ -1084,11 +1080,10 @@ impl Web {
             }
             *last = Instant::now();
         }
-        if !cur.changed() {
-            return cur;
-        }
         let stamps: Vec<Stamp> = cur.watched.iter().map(|(p, _)| stamp(p)).collect();
-        if lock(&self.failed).as_ref() == Some(&stamps) {
+        if cur.watched.iter().map(|(_, s)| s).eq(stamps.iter())
+            || lock(&self.failed).as_ref() == Some(&stamps)
+        {
             return cur;
         }
         let outcome = WebConfig::load(&cur.path).and_then(|new| {
@@ -1427,7 +1422,11 @@ mod tests {
             4,
             "the file, cert, key and CA are watched"
         );
-        assert!(!cfg.changed());
+        assert!(
+            cfg.watched
+                .iter()
+                .all(|(p, s)| stamp(p) == *s && s.is_some())
+        );
     }
 
     #[test]
