@@ -554,3 +554,109 @@ fn plain_http_with_basic_auth_and_a_rate_limit() {
     assert_eq!(a.status, 429);
     assert_eq!(s.stop(), 0);
 }
+
+/// promtool's `check web-config` and prom's agree on files both are meant to judge alike (not
+/// on what prom refuses on purpose: TLS 1.0/1.1, suites and curves rustls lacks,
+/// `client_allowed_sans`, client verification without a CA; nor on `rate_limit`, newer than
+/// promtool 2.42).
+#[test]
+fn promtool_and_prom_agree_on_web_configs() {
+    let Some(promtool) = crate::interop::promtool("promtool_and_prom_agree_on_web_configs") else {
+        return;
+    };
+    let dir = tempdir();
+    let d = dir.path();
+    let ca = Ca::new("ca");
+    let (cert, key) = ca.server_cert();
+    write(d, "server.pem", &cert);
+    write(d, "server.key", &key);
+    write(d, "ca.pem", &ca.pem);
+    let hash = bcrypt::hash("pw", 4).unwrap();
+    let tls = "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n";
+    let cases: Vec<(&str, String, bool)> = vec![
+        ("empty", String::new(), true),
+        ("tls", tls.to_owned(), true),
+        (
+            "full",
+            format!(
+                "{tls}  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.pem\n  \
+                 min_version: TLS12\n  max_version: TLS13\n  \
+                 cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]\n  \
+                 prefer_server_cipher_suites: false\n  curve_preferences: [X25519, CurveP384]\n\
+                 http_server_config:\n  http2: false\n  headers:\n    X-Frame-Options: sameorigin\n\
+                 basic_auth_users:\n  alice: {hash}\n"
+            ),
+            true,
+        ),
+        (
+            "request_cert",
+            format!("{tls}  client_auth_type: RequestClientCert\n"),
+            true,
+        ),
+        ("unknown_field", format!("{tls}  key_password: x\n"), false),
+        ("unknown_top", "tls_config: {}\n".to_owned(), false),
+        (
+            "missing_cert_file",
+            "tls_server_config:\n  cert_file: nope.pem\n  key_file: server.key\n".to_owned(),
+            false,
+        ),
+        (
+            "missing_key",
+            "tls_server_config:\n  cert_file: server.pem\n".to_owned(),
+            false,
+        ),
+        (
+            "bad_auth_type",
+            format!("{tls}  client_auth_type: Maybe\n"),
+            false,
+        ),
+        (
+            "ca_without_policy",
+            format!("{tls}  client_ca_file: ca.pem\n"),
+            false,
+        ),
+        ("bad_version", format!("{tls}  min_version: TLS14\n"), false),
+        (
+            "bad_suite",
+            format!("{tls}  cipher_suites: [NOPE]\n"),
+            false,
+        ),
+        (
+            "bad_curve",
+            format!("{tls}  curve_preferences: [CurveNope]\n"),
+            false,
+        ),
+        (
+            "bad_hash",
+            "basic_auth_users:\n  alice: secret\n".to_owned(),
+            false,
+        ),
+        (
+            "bad_header",
+            "http_server_config:\n  headers:\n    Server: prom\n".to_owned(),
+            false,
+        ),
+        (
+            "bad_header_value",
+            "http_server_config:\n  headers:\n    X-Frame-Options: allow\n".to_owned(),
+            false,
+        ),
+    ];
+    for (name, text, good) in cases {
+        let file = write(d, &format!("{name}.yml"), &text);
+        let file_s = file.display().to_string();
+        let theirs = crate::support::run(promtool, &["check", "web-config", &file_s], b"");
+        let ours = crate::support::run(
+            env!("CARGO_BIN_EXE_prom"),
+            &["check", "web-config", &file_s],
+            b"",
+        );
+        assert_eq!(
+            theirs.code == 0,
+            good,
+            "{name}: promtool: {}",
+            theirs.stderr
+        );
+        assert_eq!(ours.code == 0, good, "{name}: prom: {}", ours.stderr);
+    }
+}
