@@ -660,3 +660,103 @@ fn promtool_and_prom_agree_on_web_configs() {
         assert_eq!(ours.code == 0, good, "{name}: prom: {}", ours.stderr);
     }
 }
+
+/// Prometheus 2.42 (a Go TLS client) scrapes prom over HTTPS with basic auth, verifying
+/// prom's certificate against the CA, over HTTP/2 and over HTTP/1.1 (interop,
+/// `PROM_INTEROP=1`).
+#[test]
+fn prometheus_scrapes_prom_over_tls_with_basic_auth() {
+    if crate::interop::promtool("prometheus_scrapes_prom_over_tls_with_basic_auth").is_none() {
+        return;
+    }
+    let dir = tempdir();
+    let d = dir.path();
+    let ca = Ca::new("ca");
+    let (cert, key) = ca.server_cert();
+    write(d, "server.pem", &cert);
+    write(d, "server.key", &key);
+    let ca_file = write(d, "ca.pem", &ca.pem);
+    let hash = bcrypt::hash("pw", 4).unwrap();
+    let web = write(
+        d,
+        "web.yml",
+        &format!(
+            "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n\
+             basic_auth_users:\n  alice: {hash}\n"
+        ),
+    );
+    let s = WebServer::start(d, &web);
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let job = |name: &str, http2: bool, password: &str| {
+        format!(
+            "  - job_name: {name}\n    scheme: https\n    enable_http2: {http2}\n    \
+             tls_config:\n      ca_file: {}\n      server_name: localhost\n    \
+             basic_auth:\n      username: alice\n      password: {password}\n    \
+             static_configs:\n      - targets: ['127.0.0.1:{}']\n",
+            ca_file.display(),
+            s.port
+        )
+    };
+    let config = write(
+        d,
+        "prometheus-peer.yml",
+        &format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n{}{}{}",
+            job("h2", true, "pw"),
+            job("h1", false, "pw"),
+            job("wrong", false, "nope")
+        ),
+    );
+    let log = std::fs::File::create(d.join("prometheus.log")).unwrap();
+    let mut peer = Command::new("prometheus")
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            d.join("peer-data").display()
+        ))
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--web.listen-address={addr}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("PROM_INTEROP=1 but prometheus cannot be run");
+    let up = |job: &str| -> Option<String> {
+        // Not listening yet: no answer (the helper panics on a refused connection).
+        std::net::TcpStream::connect(&addr).ok()?;
+        let r = http(
+            &addr,
+            "GET",
+            &format!("/api/v1/query?query=up%7Bjob%3D%22{job}%22%7D"),
+            &[],
+            "",
+        );
+        let v: serde_json::Value = serde_json::from_str(&r.body).ok()?;
+        v["data"]["result"][0]["value"][1]
+            .as_str()
+            .map(str::to_owned)
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = (None, None, None);
+    while Instant::now() < deadline {
+        seen = (up("h2"), up("h1"), up("wrong"));
+        if seen.0.as_deref() == Some("1") && seen.1.as_deref() == Some("1") && seen.2.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let _ = peer.kill();
+    let _ = peer.wait();
+    assert_eq!(
+        (seen.0.as_deref(), seen.1.as_deref(), seen.2.as_deref()),
+        (Some("1"), Some("1"), Some("0")),
+        "prometheus log:\n{}\nprom log:\n{}",
+        std::fs::read_to_string(d.join("prometheus.log")).unwrap_or_default(),
+        s.log()
+    );
+}
