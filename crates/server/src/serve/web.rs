@@ -961,10 +961,7 @@ impl Auth {
             }
         }
         let known = found.is_some();
-        let cost = found
-            .or_else(|| users.first().map(|(_, h)| h.as_str()))
-            .and_then(|h| h.parse::<bcrypt::HashParts>().ok())
-            .map_or(bcrypt::DEFAULT_COST, |p| p.get_cost());
+        let cost = hash_cost(found.or_else(|| users.first().map(|(_, h)| h.as_str())));
         let decoy = lock(&self.decoys).get(&cost).cloned();
         let hash = found.map(str::to_owned);
         let key = hash.as_deref().map(|h| self.key(&user, h, &password));
@@ -1006,9 +1003,30 @@ impl Auth {
         ok
     }
 
+    /// Makes the decoy hash for the users' cost ahead of the first unknown user, so that
+    /// request does not take longer than the next ones (blocking: bcrypt).
+    fn make_decoy(&self, users: &[(String, String)]) {
+        let Some((_, h)) = users.first() else {
+            return;
+        };
+        let cost = hash_cost(Some(h));
+        if lock(&self.decoys).contains_key(&cost) {
+            return;
+        }
+        if let Ok(d) = bcrypt::hash(b"prom decoy password", cost) {
+            lock(&self.decoys).insert(cost, d);
+        }
+    }
+
     fn forget(&self) {
         lock(&self.verified).clear();
     }
+}
+
+/// The cost of a bcrypt hash (bcrypt's default when there is none).
+fn hash_cost(hash: Option<&str>) -> u32 {
+    hash.and_then(|h| h.parse::<bcrypt::HashParts>().ok())
+        .map_or(bcrypt::DEFAULT_COST, |p| p.get_cost())
 }
 
 /// A token bucket.
@@ -1206,7 +1224,17 @@ where
             } else {
                 tracing::info!("TLS is disabled");
             }
-            Some(Arc::new(Web::new(cfg).map_err(std::io::Error::other)?))
+            let web = Arc::new(Web::new(cfg).map_err(std::io::Error::other)?);
+            let w = web.clone();
+            tokio::task::spawn_blocking(move || {
+                let cfg = w
+                    .current
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
+                w.auth.make_decoy(&cfg.settings.users);
+            });
+            Some(web)
         }
         None => None,
     };
@@ -1629,6 +1657,12 @@ mod tests {
             lock(&auth.decoys).len(),
             1,
             "an unknown user met a decoy hash"
+        );
+        let fresh = Auth::new().unwrap();
+        fresh.make_decoy(&users);
+        assert!(
+            lock(&fresh.decoys)[&4].starts_with("$2b$04$"),
+            "same cost as alice's"
         );
         // The key depends on every part.
         let k = auth.key(b"alice", &hash, b"right");
