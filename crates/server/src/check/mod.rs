@@ -7,6 +7,7 @@ use crate::error::Result;
 pub mod config;
 pub mod metrics;
 pub mod sd;
+pub mod web_config;
 
 /// Arguments of `prom check`.
 #[derive(Debug, Args)]
@@ -35,6 +36,12 @@ pub enum CheckCommand {
     /// relabeling, as JSON (like `promtool check service-discovery`).
     #[command(name = "service-discovery")]
     ServiceDiscovery(sd::SdArgs),
+    /// Validate web configuration files (`--web.config.file`) as `prom serve` loads them.
+    ///
+    /// Prints `FILE SUCCESS` or `FILE FAILED: reason` per file on stderr. Exits 0 when all are
+    /// valid, 1 otherwise.
+    #[command(name = "web-config")]
+    WebConfig(web_config::WebConfigArgs),
 }
 
 /// Runs `prom check ...`, returning the exit status.
@@ -43,5 +50,6 @@ pub fn run(args: CheckArgs) -> Result<u8> {
         CheckCommand::Metrics(m) => metrics::run(&m),
         CheckCommand::Config(c) => config::run(&c),
         CheckCommand::ServiceDiscovery(s) => sd::run(&s),
+        CheckCommand::WebConfig(w) => web_config::run(&w),
     }
 }

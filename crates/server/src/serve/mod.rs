@@ -22,6 +22,7 @@ mod federate;
 mod log;
 pub mod params;
 mod selfmetrics;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -273,6 +274,12 @@ pub fn run(args: ServeArgs) -> crate::Result<u8> {
 /// The server's life: bind, load, open, scrape, serve, and shut down on a signal.
 pub async fn serve(args: ServeArgs) -> Result<(), String> {
     let settings = Settings::from_args(&args)?;
+    let web_config = match &args.web_config_file {
+        Some(path) => {
+            Some(web::WebConfig::load(path).map_err(|e| format!("error loading web config: {e}"))?)
+        }
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(&args.listen_address)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen_address))?;
@@ -288,11 +295,9 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
     let http_app = app.clone();
     let server = tokio::spawn(async move {
         let shutdown = http_app.clone();
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { shutdown.wait_http_stop().await })
+        web::serve_http(listener, router, web_config, async move {
+            shutdown.wait_http_stop().await
+        })
         .await
     });
 

@@ -32,7 +32,7 @@ enum Verdict {
 
 /// `promtool`, when interop tests are enabled; `None` (after a note) when they are not.
 /// Panics when enabled but promtool cannot be run.
-fn promtool(test: &str) -> Option<&'static str> {
+pub fn promtool(test: &str) -> Option<&'static str> {
     if std::env::var("PROM_INTEROP").as_deref() != Ok("1") {
         println!("skipped {test}: set PROM_INTEROP=1 to compare with promtool");
         return None;

@@ -7,5 +7,6 @@ mod conformance;
 mod interop;
 mod promql_diff;
 mod serve;
+mod serve_web;
 mod support;
 mod tsdb;
