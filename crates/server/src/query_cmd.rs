@@ -265,10 +265,17 @@ fn fetch(server: &str, path: &str, params: &[(String, String)]) -> Result<Json> 
         let form: String = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(params)
             .finish();
-        let resp = client
-            .post(&url)
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .body(form)
+        // The label-values endpoint takes GET only; the others take a form POST, which
+        // carries long queries that a URL could not.
+        let req = if path.starts_with("/api/v1/label/") {
+            client.get(format!("{url}?{form}"))
+        } else {
+            client
+                .post(&url)
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(form)
+        };
+        let resp = req
             .send()
             .await
             .map_err(|e| failed(format!("{url}: {e}")))?;
