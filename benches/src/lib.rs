@@ -5,6 +5,7 @@
 //! benchmarks the same bytes.
 
 pub mod peers;
+pub mod targets;
 
 use std::fmt::Write as _;
 

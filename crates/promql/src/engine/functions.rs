@@ -589,7 +589,18 @@ fn bucket_quantile(q: f64, b: &Buckets) -> f64 {
         return f64::NAN;
     }
     let mut rank = q * total;
-    let i = b.partition_point(|x| x.1 < rank);
+    // Go's `sort.Search(len-1, count >= rank)`, probe for probe: with a NaN count the buckets
+    // are not monotonic, and only the same search gives the same answer (and stays in bounds).
+    let (mut lo, mut hi) = (0usize, b.len() - 1);
+    while lo < hi {
+        let h = (lo + hi) / 2;
+        if b[h].1 >= rank {
+            hi = h;
+        } else {
+            lo = h + 1;
+        }
+    }
+    let i = lo;
     if i == b.len() - 1 {
         return b[b.len() - 2].0;
     }
@@ -1264,6 +1275,17 @@ fn info(ctx: &mut Ctx<'_>, c: &Call, grid: Grid) -> Result<Val> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bucket_quantile_searches_as_go_does_when_counts_are_not_monotonic() {
+        // A NaN count breaks monotonicity; Go's search over all but the last bucket lands on
+        // the last one, whose answer is the bound before it. A search over the whole slice
+        // ran off its end here.
+        let b = vec![(1.0, f64::NAN), (f64::INFINITY, -4.5)];
+        assert_eq!(bucket_quantile(0.9, &b), 1.0);
+        let b = vec![(1.0, 2.0), (2.0, f64::NAN), (f64::INFINITY, 4.0)];
+        assert_eq!(bucket_quantile(0.25, &b), 2.0);
+    }
 
     #[test]
     fn quantile_interpolates_between_ranks() {
