@@ -20,14 +20,14 @@
 //!
 //! Run: `cargo bench -p prom-benches --bench scrape`.
 
-use std::io::{BufRead as _, BufReader, Read as _};
+use std::io::Read as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use prom_benches::peers::{self, Peer};
-use prom_benches::targets::{KillOnDrop, config, metric, serve_targets};
+use prom_benches::targets::{config, metric, serve_targets, spawn_targets};
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -113,17 +113,7 @@ fn main() {
     }
     let me = std::env::current_exe().expect("own path");
     let work = tempfile::tempdir().expect("tempdir");
-    let mut t = Command::new(&me)
-        .env("PROM_BENCH_ROLE", "targets")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start targets");
-    let mut line = String::new();
-    BufReader::new(t.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("ports");
-    let _targets = KillOnDrop(t);
-    let ports: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
+    let (_targets, ports) = spawn_targets(&me);
     let cfg_path = work.path().join("prometheus.yml");
     std::fs::write(&cfg_path, config(&ports, "1s")).expect("config");
     let per_scrape = series + 5;

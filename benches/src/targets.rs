@@ -134,3 +134,19 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// Re-executes `me` (a bench binary) with `PROM_BENCH_ROLE=targets`, which must call
+/// [`serve_targets`]; the child (killed on drop) and the targets' ports.
+pub fn spawn_targets(me: &std::path::Path) -> (KillOnDrop, Vec<String>) {
+    let mut t = std::process::Command::new(me)
+        .env("PROM_BENCH_ROLE", "targets")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start targets");
+    let mut line = String::new();
+    BufReader::new(t.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("ports");
+    let ports = line.split_whitespace().map(str::to_owned).collect();
+    (KillOnDrop(t), ports)
+}

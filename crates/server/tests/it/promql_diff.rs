@@ -22,11 +22,12 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::{PeerServer, free_port, prometheus_tools_present};
 use prom_model::{Querier, Queryable};
 use prom_promql::engine::Value;
 use prom_promql::{Engine, EngineOptions};
@@ -993,24 +994,6 @@ fn excluded_by(cx: &Context<'_>, p: &Norm, o: &Norm) -> Option<&'static str> {
 // ---------------------------------------------------------------------------------------------
 // Prometheus as a child process.
 
-/// Kills the server when dropped, also when a test fails.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local addr").port()
-}
-
 /// A GET over HTTP/1.0 (so the answer is neither chunked nor kept alive): status and body.
 fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
     let mut s = TcpStream::connect(addr)?;
@@ -1044,7 +1027,7 @@ fn secs(t: i64) -> String {
     format!("{}.{:03}", t.div_euclid(1000), t.rem_euclid(1000))
 }
 
-fn start_prometheus(data_dir: &Path, work: &Path) -> Server {
+fn start_prometheus(data_dir: &Path, work: &Path) -> PeerServer {
     let config = work.join("prometheus.yml");
     std::fs::write(&config, "global:\n  evaluation_interval: 1m\n").expect("write config");
     let port = free_port();
@@ -1060,7 +1043,7 @@ fn start_prometheus(data_dir: &Path, work: &Path) -> Server {
         .stderr(log)
         .spawn()
         .expect("start prometheus");
-    let server = Server { child, addr };
+    let server = PeerServer { child, addr };
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok((200, _)) = http_get(&server.addr, "/-/ready") {
@@ -1075,7 +1058,7 @@ fn start_prometheus(data_dir: &Path, work: &Path) -> Server {
     }
 }
 
-fn query_prometheus(server: &Server, path: &str) -> Norm {
+fn query_prometheus(server: &PeerServer, path: &str) -> Norm {
     let (status, body) = http_get(&server.addr, path).expect("query prometheus");
     let json: serde_json::Value = serde_json::from_str(&body)
         .unwrap_or_else(|e| panic!("HTTP {status} from {path}: {e}: {body}"));
@@ -1112,21 +1095,9 @@ fn open_blocks(dir: &Path) -> Blocks {
     )
 }
 
-fn tools_present() -> bool {
-    let found = |p: &str| {
-        Command::new(p)
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    found("prometheus") && found("promtool")
-}
-
 #[test]
 fn engine_agrees_with_prometheus_2_42() {
-    if !tools_present() {
+    if !prometheus_tools_present() {
         assert!(
             std::env::var("PROM_INTEROP").as_deref() != Ok("1"),
             "PROM_INTEROP=1 but prometheus/promtool cannot be run; install the Debian package \

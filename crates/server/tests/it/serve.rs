@@ -20,7 +20,13 @@ pub struct Target {
 }
 
 impl Target {
+    /// The demo target: its counters grow by one per scrape.
     pub fn start() -> Target {
+        Target::serving(demo_body)
+    }
+
+    /// A target whose body is `body(n)` at its `n`th scrape.
+    pub fn serving(body: fn(u64) -> String) -> Target {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind target");
         let addr = listener.local_addr().unwrap().to_string();
         let scrapes = Arc::new(AtomicU64::new(0));
@@ -29,14 +35,14 @@ impl Target {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
                 let count = count.clone();
-                std::thread::spawn(move || serve_target(stream, &count));
+                std::thread::spawn(move || serve_target(stream, &count, body));
             }
         });
         Target { addr, scrapes }
     }
 }
 
-fn serve_target(stream: TcpStream, count: &AtomicU64) {
+fn serve_target(stream: TcpStream, count: &AtomicU64, body: fn(u64) -> String) {
     let mut reader = BufReader::new(stream.try_clone().expect("clone"));
     let mut stream = stream;
     loop {
@@ -52,19 +58,7 @@ fn serve_target(stream: TcpStream, count: &AtomicU64) {
             }
         }
         let n = count.fetch_add(1, Ordering::SeqCst) + 1;
-        let body = format!(
-            "# HELP demo_requests_total Requests served.\n# TYPE demo_requests_total counter\n\
-             demo_requests_total{{path=\"/a\"}} {n}\ndemo_requests_total{{path=\"/b\"}} {}\n\
-             # HELP demo_temperature_celsius A gauge.\n# TYPE demo_temperature_celsius gauge\n\
-             demo_temperature_celsius 21.5\n\
-             # HELP demo_latency_seconds A histogram.\n# TYPE demo_latency_seconds histogram\n\
-             demo_latency_seconds_bucket{{le=\"0.1\"}} {n}\ndemo_latency_seconds_bucket{{le=\"+Inf\"}} {}\n\
-             demo_latency_seconds_sum {}\ndemo_latency_seconds_count {}\n",
-            2 * n,
-            2 * n,
-            0.05 * n as f64,
-            2 * n
-        );
+        let body = body(n);
         let resp = format!(
             "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
@@ -73,6 +67,22 @@ fn serve_target(stream: TcpStream, count: &AtomicU64) {
             return;
         }
     }
+}
+
+fn demo_body(n: u64) -> String {
+    format!(
+        "# HELP demo_requests_total Requests served.\n# TYPE demo_requests_total counter\n\
+             demo_requests_total{{path=\"/a\"}} {n}\ndemo_requests_total{{path=\"/b\"}} {}\n\
+             # HELP demo_temperature_celsius A gauge.\n# TYPE demo_temperature_celsius gauge\n\
+             demo_temperature_celsius 21.5\n\
+             # HELP demo_latency_seconds A histogram.\n# TYPE demo_latency_seconds histogram\n\
+             demo_latency_seconds_bucket{{le=\"0.1\"}} {n}\ndemo_latency_seconds_bucket{{le=\"+Inf\"}} {}\n\
+             demo_latency_seconds_sum {}\ndemo_latency_seconds_count {}\n",
+        2 * n,
+        2 * n,
+        0.05 * n as f64,
+        2 * n
+    )
 }
 
 /// A response: status, headers (lower-cased names) and body.

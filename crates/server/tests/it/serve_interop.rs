@@ -6,86 +6,17 @@
 //! Runs when `prometheus` and `promtool` are on the path; with `PROM_INTEROP=1` their absence
 //! is a failure, without it a printed skip.
 
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::serve::{Server, enc, http};
-use super::support::run;
+use super::serve::{Server, Target, enc, http};
+use super::support::{PeerServer, free_port, prometheus_tools_present, run};
 
 const BODY: &str = "# HELP demo_requests_total Requests served.\n# TYPE demo_requests_total counter\n\
 demo_requests_total{path=\"/a\"} 10\ndemo_requests_total{path=\"/b\"} 32\n\
 # HELP demo_temperature_celsius A gauge.\n# TYPE demo_temperature_celsius gauge\n\
 demo_temperature_celsius 21.5\n";
-
-/// A target whose body never changes, so two scrapers store the same values.
-fn static_target() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind target");
-    let addr = listener.local_addr().unwrap().to_string();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || serve(stream));
-        }
-    });
-    addr
-}
-
-fn serve(stream: TcpStream) {
-    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-    let mut stream = stream;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                break;
-            }
-        }
-        let resp = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n{BODY}",
-            BODY.len()
-        );
-        if stream.write_all(resp.as_bytes()).is_err() {
-            return;
-        }
-    }
-}
-
-fn tools_present() -> bool {
-    let found = |p: &str| {
-        Command::new(p)
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    found("prometheus") && found("promtool")
-}
-
-struct Prometheus {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn now() -> f64 {
     SystemTime::now()
@@ -110,7 +41,7 @@ fn value(addr: &str, q: &str) -> Option<f64> {
 
 #[test]
 fn promtool_gets_the_same_answers_from_prom_as_from_prometheus() {
-    if !tools_present() {
+    if !prometheus_tools_present() {
         assert!(
             std::env::var("PROM_INTEROP").as_deref() != Ok("1"),
             "PROM_INTEROP=1 but prometheus/promtool cannot be run; install the Debian package \
@@ -119,7 +50,8 @@ fn promtool_gets_the_same_answers_from_prom_as_from_prometheus() {
         println!("skipped: prometheus/promtool not found");
         return;
     }
-    let target = static_target();
+    // A body that never changes, so both scrapers store the same values.
+    let target = Target::serving(|_| BODY.to_owned()).addr;
     let work = tempfile::Builder::new()
         .prefix("prom-serve-interop-")
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
@@ -160,7 +92,7 @@ fn promtool_gets_the_same_answers_from_prom_as_from_prometheus() {
         .stderr(log)
         .spawn()
         .expect("start prometheus");
-    let theirs = Prometheus { child, addr };
+    let theirs = PeerServer { child, addr };
     let deadline = Instant::now() + Duration::from_secs(90);
     let count = "count_over_time(demo_temperature_celsius[1m])";
     let since;

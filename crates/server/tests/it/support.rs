@@ -107,3 +107,35 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     v.sort();
     v
 }
+
+/// A peer server started by a test (Prometheus), killed when dropped, also when a test fails.
+pub struct PeerServer {
+    pub child: std::process::Child,
+    pub addr: String,
+}
+
+impl Drop for PeerServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port free on 127.0.0.1 now (for peers that cannot report the port they bound).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local addr").port()
+}
+
+/// Whether Debian's `prometheus` and `promtool` can be run.
+pub fn prometheus_tools_present() -> bool {
+    let found = |p: &str| {
+        Command::new(p)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    found("prometheus") && found("promtool")
+}
