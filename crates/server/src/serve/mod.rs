@@ -2,8 +2,8 @@
 //! Prometheus HTTP API, in one process, started with Prometheus's flag spellings.
 //!
 //! Startup order matters to the people watching it:
-//! 1. the listener binds first, so `/-/healthy` answers at once and `/-/ready` says 503 while
-//!    the WAL replays;
+//! 1. the web configuration (`--web.config.file`) is checked, then the listener binds, so
+//!    `/-/healthy` answers at once and `/-/ready` says 503 while the WAL replays;
 //! 2. the configuration is loaded (a bad one stops the start with the file, line and reason);
 //! 3. the database opens (WAL replay) on a blocking thread;
 //! 4. scraping starts and the server reports ready.
