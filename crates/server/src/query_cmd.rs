@@ -139,6 +139,25 @@ fn check_time(flag: &str, v: &Option<String>) -> Result<Option<f64>> {
     }
 }
 
+/// The `match[]`, `start` and `end` parameters of the series and label-values calls.
+fn selection(
+    matches: &[String],
+    start: &Option<String>,
+    end: &Option<String>,
+) -> Result<Vec<(String, String)>> {
+    let mut p: Vec<(String, String)> = matches
+        .iter()
+        .map(|m| ("match[]".to_owned(), m.clone()))
+        .collect();
+    if let Some(t) = check_time("start", start)? {
+        p.push(("start".into(), t.to_string()));
+    }
+    if let Some(t) = check_time("end", end)? {
+        p.push(("end".into(), t.to_string()));
+    }
+    Ok(p)
+}
+
 fn now_secs() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -177,34 +196,16 @@ pub fn run(args: QueryArgs) -> Result<u8> {
             ];
             (&a.server, "/api/v1/query_range".into(), p)
         }
-        QueryCommand::Series(a) => {
-            let mut p: Vec<(String, String)> = a
-                .matches
-                .iter()
-                .map(|m| ("match[]".to_owned(), m.clone()))
-                .collect();
-            if let Some(t) = check_time("start", &a.start)? {
-                p.push(("start".into(), t.to_string()));
-            }
-            if let Some(t) = check_time("end", &a.end)? {
-                p.push(("end".into(), t.to_string()));
-            }
-            (&a.server, "/api/v1/series".into(), p)
-        }
-        QueryCommand::Labels(a) => {
-            let mut p: Vec<(String, String)> = a
-                .matches
-                .iter()
-                .map(|m| ("match[]".to_owned(), m.clone()))
-                .collect();
-            if let Some(t) = check_time("start", &a.start)? {
-                p.push(("start".into(), t.to_string()));
-            }
-            if let Some(t) = check_time("end", &a.end)? {
-                p.push(("end".into(), t.to_string()));
-            }
-            (&a.server, format!("/api/v1/label/{}/values", a.name), p)
-        }
+        QueryCommand::Series(a) => (
+            &a.server,
+            "/api/v1/series".into(),
+            selection(&a.matches, &a.start, &a.end)?,
+        ),
+        QueryCommand::Labels(a) => (
+            &a.server,
+            format!("/api/v1/label/{}/values", a.name),
+            selection(&a.matches, &a.start, &a.end)?,
+        ),
     };
     let body = fetch(server, &path, &params)?;
     let status = body["status"].as_str().unwrap_or("");

@@ -504,6 +504,25 @@ fn label_join(ctx: &mut Ctx<'_>, c: &Call, grid: Grid) -> Result<Val> {
 /// Classic buckets of one histogram at one step: (upper bound, cumulative count).
 type Buckets = Vec<(f64, f64)>;
 
+/// A bucket series' upper bound from its `le` label; `None`, with Prometheus's warning, when
+/// the label is missing or malformed.
+fn bucket_bound(ctx: &mut Ctx<'_>, labels: &Labels, span: crate::ast::Span) -> Option<f64> {
+    let le = labels
+        .get("le")
+        .and_then(|le| le.trim().parse::<f64>().ok());
+    if le.is_none() {
+        let name = labels.metric_name().unwrap_or("");
+        ctx.warn(
+            format!(
+                "bucket label \"le\" is missing or has a malformed value of \"{}\" for metric name \"{name}\"",
+                labels.get("le").unwrap_or("")
+            ),
+            span,
+        );
+    }
+    le
+}
+
 /// Groups `le` series by their other labels, per step.
 fn bucket_groups(
     ctx: &mut Ctx<'_>,
@@ -515,16 +534,7 @@ fn bucket_groups(
     let mut index: HashMap<Labels, usize> = HashMap::new();
     let mut per_step: Vec<HashMap<usize, Buckets>> = vec![HashMap::new(); grid.n];
     for s in v {
-        let le = s
-            .labels
-            .get("le")
-            .and_then(|le| le.trim().parse::<f64>().ok());
-        let Some(le) = le else {
-            let name = s.labels.metric_name().unwrap_or("").to_owned();
-            ctx.warn(format!(
-                "bucket label \"le\" is missing or has a malformed value of \"{}\" for metric name \"{name}\"",
-                s.labels.get("le").unwrap_or("")
-            ), span);
+        let Some(le) = bucket_bound(ctx, &s.labels, span) else {
             continue;
         };
         let key: Labels = s
@@ -656,16 +666,7 @@ fn histogram_quantile(ctx: &mut Ctx<'_>, c: &Call, grid: Grid) -> Result<Val> {
     {
         let mut index: HashMap<Labels, usize, FastHash> = HashMap::default();
         for (j, s) in v.iter().enumerate() {
-            let le = s
-                .labels
-                .get("le")
-                .and_then(|le| le.trim().parse::<f64>().ok());
-            let Some(le) = le else {
-                let name = s.labels.metric_name().unwrap_or("").to_owned();
-                ctx.warn(format!(
-                    "bucket label \"le\" is missing or has a malformed value of \"{}\" for metric name \"{name}\"",
-                    s.labels.get("le").unwrap_or("")
-                ), span);
+            let Some(le) = bucket_bound(ctx, &s.labels, span) else {
                 continue;
             };
             if s.pts.is_empty() {

@@ -705,9 +705,7 @@ fn tsdb_stats(db: &Db, limit: usize) -> Result<Json, ApiError> {
     let mut by_metric: HashMap<String, u64> = HashMap::new();
     let mut pairs: HashMap<String, u64> = HashMap::new();
     let mut values_by_name: HashMap<String, BTreeSet<String>> = HashMap::new();
-    let mut series = 0u64;
     while let Some(s) = set.next() {
-        series += 1;
         for l in s.labels.iter() {
             if l.name == "__name__" {
                 *by_metric.entry(l.value.to_owned()).or_default() += 1;
@@ -737,7 +735,6 @@ fn tsdb_stats(db: &Db, limit: usize) -> Result<Json, ApiError> {
         "labelValueCountByLabelName": top(value_counts, limit),
         "memoryInBytesByLabelName": top(memory, limit),
         "seriesCountByLabelValuePair": top(pairs, limit),
-        "_seriesSeen": series,
     }))
 }
 
