@@ -8,4 +8,6 @@
 //! Alertmanager's API v2).
 #![deny(missing_docs)]
 
+#[cfg(feature = "runtime")]
+pub mod alertmanager;
 pub mod notifier;
