@@ -101,7 +101,7 @@ pub use run::{
     Evaluator, Failure, Outcome, QueryError, ResultValue, RunOptions, SKIP_NATIVE_HISTOGRAMS,
     ScriptReport, Skip, run_script, run_script_file,
 };
-pub use series::MAX_SLOTS_PER_LINE;
+pub use series::{MAX_SLOTS_PER_LINE, parse_series_desc};
 
 /// Reads a test script.
 ///

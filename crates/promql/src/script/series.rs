@@ -46,6 +46,26 @@ const RESERVED_NAMES: [&str; 8] = [
     "nan",
 ];
 
+/// Parses a series description, `metric{labels} <values…>` in the expanding notation, as
+/// promtool's rule unit tests write `series` and `values` (joined by a space). The error says
+/// at which byte of `text` and why.
+///
+/// ```
+/// use prom_promql::script::{SequenceValue, parse_series_desc};
+///
+/// let (labels, values) = parse_series_desc(r#"up{job="api"} 1+1x2 _ stale"#)?;
+/// assert_eq!(labels.get("job"), Some("api"));
+/// assert_eq!(values.len(), 5);
+/// assert_eq!(values[2], SequenceValue::Float(3.0));
+/// assert_eq!(values[3], SequenceValue::Omitted);
+/// # Ok::<(), String>(())
+/// ```
+pub fn parse_series_desc(text: &str) -> std::result::Result<(Labels, Vec<SequenceValue>), String> {
+    parse_series(text.trim())
+        .map(|d| (d.labels, d.values))
+        .map_err(|e| format!("at byte {}: {}", e.pos + 1, e.msg))
+}
+
 /// Parses one series line (already trimmed).
 pub(crate) fn parse_series(line: &str) -> Result<SeriesDesc> {
     let mut c = Cursor { s: line, pos: 0 };
