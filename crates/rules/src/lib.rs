@@ -11,3 +11,4 @@
 #[cfg(feature = "runtime")]
 pub mod alertmanager;
 pub mod notifier;
+pub mod unittest;
