@@ -8,4 +8,6 @@
 //! Alertmanager's API v2).
 #![deny(missing_docs)]
 
+pub mod check;
+pub mod file;
 pub mod notifier;
