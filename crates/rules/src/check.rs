@@ -218,7 +218,13 @@ mod tests {
         let (code, ..) = run(text, &CheckOptions::default().lint_fatal(true));
         assert_eq!(code, EXIT_LINT);
         let (code, out, _) = run(text, &CheckOptions::default().lint_duplicates(false));
-        assert_eq!((code, out.as_str()), (EXIT_SUCCESS, "Checking in.yml\n  SUCCESS: 2 rules found\n\n"));
+        assert_eq!(
+            (code, out.as_str()),
+            (
+                EXIT_SUCCESS,
+                "Checking in.yml\n  SUCCESS: 2 rules found\n\n"
+            )
+        );
     }
 
     #[test]

@@ -725,7 +725,10 @@ fn validate(groups: &[RawGroup], opts: &LoadOptions) -> Vec<RuleError> {
             errs.push(invalid(g.pos, "Groupname must not be empty".into()));
         }
         if seen.contains(&g.name.as_str()) {
-            let msg = format!("groupname: {} is repeated in the same file", go_quote(&g.name));
+            let msg = format!(
+                "groupname: {} is repeated in the same file",
+                go_quote(&g.name)
+            );
             errs.push(invalid(g.pos, msg));
         }
         seen.push(&g.name);
@@ -789,7 +792,10 @@ fn validate_rule(r: &RawRule, opts: &LoadOptions) -> Vec<RuleError> {
     if r.expr.is_empty() {
         errs.push(invalid(expr_pos, "field 'expr' must be set in rule".into()));
     } else if let Err(e) = opts.promql.parse(&r.expr) {
-        errs.push(invalid(expr_pos, format!("could not parse expression: {e}")));
+        errs.push(invalid(
+            expr_pos,
+            format!("could not parse expression: {e}"),
+        ));
     }
     if recording {
         if !r.annotations.is_empty() {
@@ -824,7 +830,10 @@ fn validate_rule(r: &RawRule, opts: &LoadOptions) -> Vec<RuleError> {
     }
     for a in &r.annotations {
         if !a.name_utf8 || !opts.name_validation.is_valid_label_name(&a.name) {
-            errs.push(invalid(a.pos, format!("invalid annotation name: {}", a.name)));
+            errs.push(invalid(
+                a.pos,
+                format!("invalid annotation name: {}", a.name),
+            ));
         }
         // Prometheus keeps such bytes; a Rust string cannot, so they are refused.
         if !a.value_utf8 {
@@ -878,7 +887,11 @@ pub fn duplicate_rules(groups: &RuleGroups) -> Vec<DuplicateRule> {
         }
     }
     // Name first, then labels pair by pair, then the shorter set first: Prometheus's order.
-    all.sort_by(|a, b| a.metric.cmp(&b.metric).then_with(|| a.labels.cmp(&b.labels)));
+    all.sort_by(|a, b| {
+        a.metric
+            .cmp(&b.metric)
+            .then_with(|| a.labels.cmp(&b.labels))
+    });
     let mut dups: Vec<DuplicateRule> = Vec::new();
     for w in all.windows(2) {
         if w[0] == w[1] && dups.last() != Some(&w[1]) {
@@ -1019,7 +1032,9 @@ mod tests {
         assert_eq!(parse("# nothing\n", "f.yml").unwrap().rule_count(), 0);
         let text = "groups:\n- name: a\n  rules: []\n---\ngroups: 5\n";
         assert_eq!(parse(text, "f.yml").unwrap().groups.len(), 1);
-        assert!(errors("foo\n")[0].contains("cannot unmarshal !!str `foo` into rulefmt.RuleGroups"));
+        assert!(
+            errors("foo\n")[0].contains("cannot unmarshal !!str `foo` into rulefmt.RuleGroups")
+        );
         assert!(errors("groups: [\n")[0].starts_with("f.yml: yaml: line"));
     }
 
