@@ -239,7 +239,7 @@ mod tests {
         assert_eq!(code, EXIT_FAILURE);
         let err = String::from_utf8(err).unwrap();
         assert!(
-            err.starts_with("  FAILED:\n/nonexistent/r.yml: open /nonexistent/r.yml: "),
+            err == "  FAILED:\n/nonexistent/r.yml: open /nonexistent/r.yml: no such file or directory\n",
             "{err}"
         );
     }

@@ -215,7 +215,12 @@ impl Pos {
 
 impl fmt::Display for Pos {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.line, self.col)
+        // Some YAML errors know the line only.
+        if self.col == 0 {
+            write!(f, "line {}", self.line)
+        } else {
+            write!(f, "{}:{}", self.line, self.col)
+        }
     }
 }
 
@@ -362,7 +367,12 @@ pub fn load_file_with(path: impl AsRef<Path>, opts: &LoadOptions) -> Result<Rule
     let path = path.as_ref();
     let name = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| {
-        vec![RuleError::new(RuleErrorKind::Io, None, format!("open {name}: {e}")).in_file(&name)]
+        let why = match e.kind() {
+            std::io::ErrorKind::NotFound => "no such file or directory".to_owned(),
+            std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+            _ => e.to_string(),
+        };
+        vec![RuleError::new(RuleErrorKind::Io, None, format!("open {name}: {why}")).in_file(&name)]
     })?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let msg = format!(
@@ -967,6 +977,10 @@ mod tests {
             errors("groups:\n- name: a\n  rules:\n  - alert: a\n    expr: '1'\n    for: ''\n"),
             vec!["f.yml: 6:10: empty duration string"]
         );
+        assert_eq!(
+            errors("groups:\n- name: a\n  rules:\n  - record: !!binary /w==\n    expr: '1'\n"),
+            vec!["f.yml: line 4: \"\\xff\" is not valid UTF-8"]
+        );
     }
 
     #[test]
@@ -1036,6 +1050,30 @@ mod tests {
             errors("foo\n")[0].contains("cannot unmarshal !!str `foo` into rulefmt.RuleGroups")
         );
         assert!(errors("groups: [\n")[0].starts_with("f.yml: yaml: line"));
+    }
+
+    proptest::proptest! {
+        /// Any arrangement of rule-file pieces gives groups or errors, never a panic, and
+        /// every validation error names a line.
+        #[test]
+        fn arbitrary_rule_files_never_panic(pieces in proptest::collection::vec(
+            proptest::sample::select(vec![
+                "groups:\n", "- name: a\n", "  rules:\n", "  - record: r\n", "  - alert: 'x'\n",
+                "    expr: up\n", "    expr: 'sum('\n", "    for: 5m\n", "    for: x\n",
+                "    labels: {a: b}\n", "    annotations:\n", "      s: '{{ $x }}'\n",
+                "  interval: 1m\n", "  limit: -3\n", "---\n", "  - &a {record: r, expr: '1'}\n",
+                "  - *a\n", "  - <<: *a\n", "[", "\t", ": ", "  unknown: 1\n", "- 5\n",
+            ]),
+            0..24,
+        )) {
+            let text: String = pieces.concat();
+            if let Err(errs) = parse(&text, "f.yml") {
+                proptest::prop_assert!(!errs.is_empty());
+                for e in errs.iter().filter(|e| e.kind == RuleErrorKind::Invalid) {
+                    proptest::prop_assert!(e.line() > 0, "{e}");
+                }
+            }
+        }
     }
 
     #[test]
