@@ -10,5 +10,7 @@
 
 #[cfg(feature = "runtime")]
 pub mod alertmanager;
+pub mod check;
+pub mod file;
 pub mod notifier;
 pub mod unittest;
