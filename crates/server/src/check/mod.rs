@@ -6,6 +6,7 @@ use crate::error::Result;
 
 pub mod config;
 pub mod metrics;
+pub mod rules;
 pub mod sd;
 pub mod web_config;
 
@@ -32,6 +33,12 @@ pub enum CheckCommand {
     /// with the file, line and reason on stderr. Unless `--syntax-only`, also checks that the
     /// rule files and credential files it names exist. Exits 0 when all are valid, 1 otherwise.
     Config(config::ConfigArgs),
+    /// Validate rule files as `prom serve` loads them (like `promtool check rules`).
+    ///
+    /// Prints `Checking FILE` and `  SUCCESS: N rules found` per valid file on stdout, or
+    /// `  FAILED:` and each error with its file, line and reason. Exits 0 when all are valid,
+    /// 1 otherwise (3 with `--lint-fatal` when only lint problems were found).
+    Rules(rules::RulesArgs),
     /// Run a job's service discovery once and print its targets' labels before and after
     /// relabeling, as JSON (like `promtool check service-discovery`).
     #[command(name = "service-discovery")]
@@ -49,6 +56,7 @@ pub fn run(args: CheckArgs) -> Result<u8> {
     match args.command {
         CheckCommand::Metrics(m) => metrics::run(&m),
         CheckCommand::Config(c) => config::run(&c),
+        CheckCommand::Rules(r) => rules::run(&r),
         CheckCommand::ServiceDiscovery(s) => sd::run(&s),
         CheckCommand::WebConfig(w) => web_config::run(&w),
     }
