@@ -971,10 +971,27 @@ fn range_function(ctx: &mut Ctx<'_>, c: &Call, grid: Grid) -> Result<Val> {
         &ctx.stop(),
         "range function",
         Scratch::default,
-        |scratch, s| eval_series(f, &w, &s.samples, &args, scratch),
+        |scratch, s| {
+            if s.starts.is_empty() || !f.uses_start_timestamps() {
+                (eval_series(f, &w, &s.samples, &args, scratch), false)
+            } else {
+                let mut pts = Vec::with_capacity(w.ends.len());
+                let overlapped = super::start::eval_series(f, &w, &s.samples, &s.starts, &mut pts);
+                (pts, overlapped)
+            }
+        },
     )?;
     let mut out = Vec::with_capacity(w.series.len());
-    for (s, pts) in w.series.iter().zip(results) {
+    for (s, (pts, overlapped)) in w.series.iter().zip(results) {
+        if overlapped {
+            ctx.warn(
+                format!(
+                    "sample has start time that overlaps with previous sample timestamp for metric {:?}",
+                    s.labels.metric_name().unwrap_or("")
+                ),
+                c.args[mi].span(),
+            );
+        }
         ctx.add_samples(pts.len())?;
         if !pts.is_empty() {
             out.push(Sv {
