@@ -28,10 +28,11 @@
 //! Samples' start timestamps, where the storage keeps them
 //! ([`prom_model::SampleIterator::start_timestamp`]), count in `rate`, `increase`, `irate` and
 //! `resets`: a start after the previous sample is a counter reset, and a start inside the
-//! window replaces extrapolation to its left (`docs/promql.md`, "Start timestamps").
+//! window replaces extrapolation to its left (`docs/promql.md`, "Start timestamps");
+//! `start_timestamp()` returns them.
 //!
 //! Not supported: native histograms (their functions return nothing, the trim operators
-//! `</` and `>/` fail with [`EvalError::Unsupported`]) and `start_timestamp()`.
+//! `</` and `>/` fail with [`EvalError::Unsupported`]).
 //!
 //! [`SelectHints`]: prom_model::SelectHints
 //! [`Expr`]: crate::ast::Expr
