@@ -12,8 +12,8 @@ use crate::error::{AppendError, Result};
 use crate::labels::Labels;
 use crate::matcher::Matcher;
 use crate::storage::{
-    Appendable, Appender, ListSampleIterator, ListSeriesSet, Querier, Queryable, SelectHints,
-    Series, SeriesRef, SeriesSet,
+    Appendable, Appender, ListSampleIterator, ListSeriesSet, Querier, Queryable, SampleIterator,
+    SelectHints, Series, SeriesRef, SeriesSet,
 };
 use crate::value::{Sample, Timestamp};
 
@@ -25,6 +25,8 @@ use crate::value::{Sample, Timestamp};
 /// - Samples before the [minimum valid time](Self::with_min_valid_time) are rejected with
 ///   [`AppendError::OutOfBounds`].
 /// - Queriers see a snapshot taken when they are opened, and always yield series sorted.
+/// - Start timestamps given to [`Appender::append_with_start`] are kept and read back through
+///   [`SampleIterator::start_timestamp`]; only series that have one pay for them.
 ///
 /// ```
 /// use prom_model::{labels, Matcher, MemoryStorage};
@@ -61,6 +63,9 @@ struct MemSeries {
     labels: Labels,
     /// Committed samples, strictly increasing in time.
     samples: Vec<Sample>,
+    /// The start timestamp of each sample, beside `samples`; empty until the series gets its
+    /// first sample with one.
+    starts: Vec<Option<Timestamp>>,
 }
 
 fn series_ref(idx: usize) -> SeriesRef {
@@ -146,6 +151,7 @@ impl MemoryStorage {
         inner.series.push(MemSeries {
             labels: labels.clone(),
             samples: Vec::new(),
+            starts: Vec::new(),
         });
         inner.by_labels.insert(labels.clone(), idx);
         Ok(idx)
@@ -187,17 +193,18 @@ impl Appendable for MemoryStorage {
 /// The appender of a [`MemoryStorage`].
 struct MemoryAppender<'a> {
     storage: &'a MemoryStorage,
-    /// Accepted samples in append order, by series index.
-    pending: Vec<(usize, Sample)>,
+    /// Accepted samples in append order, by series index, with their start timestamps.
+    pending: Vec<(usize, Sample, Option<Timestamp>)>,
     /// Newest pending sample per series, for the out-of-order and duplicate checks.
     last_pending: HashMap<usize, Sample>,
 }
 
-impl Appender for MemoryAppender<'_> {
-    fn append(
+impl MemoryAppender<'_> {
+    fn add(
         &mut self,
         series: Option<SeriesRef>,
         labels: &Labels,
+        st: Option<Timestamp>,
         t: Timestamp,
         v: f64,
     ) -> std::result::Result<SeriesRef, AppendError> {
@@ -223,9 +230,32 @@ impl Appender for MemoryAppender<'_> {
             }
         }
         let sample = Sample::new(t, v);
-        self.pending.push((idx, sample));
+        self.pending.push((idx, sample, st));
         self.last_pending.insert(idx, sample);
         Ok(series_ref(idx))
+    }
+}
+
+impl Appender for MemoryAppender<'_> {
+    fn append(
+        &mut self,
+        series: Option<SeriesRef>,
+        labels: &Labels,
+        t: Timestamp,
+        v: f64,
+    ) -> std::result::Result<SeriesRef, AppendError> {
+        self.add(series, labels, None, t, v)
+    }
+
+    fn append_with_start(
+        &mut self,
+        series: Option<SeriesRef>,
+        labels: &Labels,
+        st: Timestamp,
+        t: Timestamp,
+        v: f64,
+    ) -> std::result::Result<SeriesRef, AppendError> {
+        self.add(series, labels, Some(st), t, v)
     }
 
     fn commit(&mut self) -> Result<()> {
@@ -234,13 +264,17 @@ impl Appender for MemoryAppender<'_> {
             return Ok(());
         }
         let mut inner = self.storage.write();
-        for (idx, sample) in self.pending.drain(..) {
+        for (idx, sample, st) in self.pending.drain(..) {
             let Some(series) = inner.series.get_mut(idx) else {
                 continue;
             };
             // Another appender may have committed newer samples since this one was checked;
             // such a sample is now out of order and is dropped, as the contract allows.
             if series.samples.last().is_none_or(|last| last.t < sample.t) {
+                if st.is_some() || !series.starts.is_empty() {
+                    series.starts.resize(series.samples.len(), None);
+                    series.starts.push(st);
+                }
                 series.samples.push(sample);
             }
         }
@@ -265,16 +299,62 @@ impl Queryable for MemoryStorage {
             let lo = s.samples.partition_point(|x| x.t < mint);
             let hi = s.samples.partition_point(|x| x.t <= maxt);
             if lo < hi {
-                series.push((s.labels.clone(), Arc::from(&s.samples[lo..hi])));
+                series.push(Snapshot {
+                    labels: s.labels.clone(),
+                    samples: Arc::from(&s.samples[lo..hi]),
+                    starts: s.starts.get(lo..hi).map(Arc::from),
+                });
             }
         }
         Ok(Box::new(MemoryQuerier { series }))
     }
 }
 
+/// One series as a querier sees it.
+struct Snapshot {
+    labels: Labels,
+    samples: Arc<[Sample]>,
+    /// The samples' start timestamps, if the series has any.
+    starts: Option<Arc<[Option<Timestamp>]>>,
+}
+
 /// A snapshot of the series with samples in the querier's range, sorted by labels.
 struct MemoryQuerier {
-    series: Vec<(Labels, Arc<[Sample]>)>,
+    series: Vec<Snapshot>,
+}
+
+/// The sample iterator of a series with start timestamps.
+struct StartsIterator {
+    samples: ListSampleIterator<Arc<[Sample]>>,
+    starts: Arc<[Option<Timestamp>]>,
+}
+
+impl SampleIterator for StartsIterator {
+    fn next(&mut self) -> bool {
+        self.samples.next()
+    }
+
+    fn seek(&mut self, t: Timestamp) -> bool {
+        self.samples.seek(t)
+    }
+
+    fn at(&self) -> Sample {
+        self.samples.at()
+    }
+
+    fn read_until(&mut self, maxt: Timestamp, out: &mut Vec<Sample>) -> bool {
+        self.samples.read_until(maxt, out)
+    }
+
+    fn has_start_timestamps(&self) -> bool {
+        true
+    }
+
+    fn start_timestamp(&self) -> Option<Timestamp> {
+        self.samples
+            .index()
+            .and_then(|i| self.starts.get(i).copied().flatten())
+    }
 }
 
 fn matches_all(labels: &Labels, matchers: &[Matcher]) -> bool {
@@ -284,13 +364,10 @@ fn matches_all(labels: &Labels, matchers: &[Matcher]) -> bool {
 }
 
 impl MemoryQuerier {
-    fn matching<'a>(
-        &'a self,
-        matchers: &'a [Matcher],
-    ) -> impl Iterator<Item = &'a (Labels, Arc<[Sample]>)> + 'a {
+    fn matching<'a>(&'a self, matchers: &'a [Matcher]) -> impl Iterator<Item = &'a Snapshot> + 'a {
         self.series
             .iter()
-            .filter(move |(labels, _)| matches_all(labels, matchers))
+            .filter(move |s| matches_all(&s.labels, matchers))
     }
 }
 
@@ -304,8 +381,18 @@ impl Querier for MemoryQuerier {
     ) -> Box<dyn SeriesSet<'_> + '_> {
         let series = self
             .matching(matchers)
-            .map(|(labels, samples)| {
-                Series::new(labels.clone(), ListSampleIterator::new(Arc::clone(samples)))
+            .map(|s| {
+                let samples = ListSampleIterator::new(Arc::clone(&s.samples));
+                match &s.starts {
+                    Some(starts) => Series::new(
+                        s.labels.clone(),
+                        StartsIterator {
+                            samples,
+                            starts: Arc::clone(starts),
+                        },
+                    ),
+                    None => Series::new(s.labels.clone(), samples),
+                }
             })
             .collect();
         Box::new(ListSeriesSet::new(series))
@@ -314,7 +401,7 @@ impl Querier for MemoryQuerier {
     fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
         let names: BTreeSet<&str> = self
             .matching(matchers)
-            .flat_map(|(labels, _)| labels.iter().map(|l| l.name))
+            .flat_map(|s| s.labels.iter().map(|l| l.name))
             .collect();
         Ok(names.into_iter().map(str::to_owned).collect())
     }
@@ -322,7 +409,7 @@ impl Querier for MemoryQuerier {
     fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
         let values: BTreeSet<&str> = self
             .matching(matchers)
-            .filter_map(|(labels, _)| labels.get(name))
+            .filter_map(|s| s.labels.get(name))
             .collect();
         Ok(values.into_iter().map(str::to_owned).collect())
     }
@@ -635,6 +722,78 @@ mod tests {
         assert!(!it.seek(0), "after the end");
         assert!(!it.next());
         assert!(set.next().is_none());
+    }
+
+    #[test]
+    fn start_timestamps_are_kept_beside_their_samples() {
+        let db = MemoryStorage::new();
+        let with = labels!("__name__" => "with");
+        let without = labels!("__name__" => "without");
+        let mut app = db.appender();
+        // A plain sample first: the series only starts keeping starts with its first one.
+        app.append(None, &with, 10, 1.0).expect("accepted");
+        app.append_with_start(None, &with, 15, 20, 2.0)
+            .expect("accepted");
+        app.append(None, &with, 30, 3.0).expect("accepted");
+        app.append_with_start(None, &with, 5, 40, 4.0)
+            .expect("accepted");
+        assert_eq!(
+            app.append_with_start(None, &with, 0, 35, 9.0),
+            Err(AppendError::OutOfOrder),
+            "the start does not take part in the order check"
+        );
+        app.append(None, &without, 10, 1.0).expect("accepted");
+        let first = labels!("__name__" => "first");
+        app.append_with_start(None, &first, 1, 20, 1.0)
+            .expect("accepted");
+        app.append(None, &first, 30, 2.0).expect("accepted");
+        app.commit().expect("commit");
+
+        let q = db.querier(15, 100).expect("querier");
+        let mut set = q.select(true, None, &[]);
+        let mut it = set.next().expect("series `first`").samples;
+        let mut got = Vec::new();
+        while it.next() {
+            got.push((it.at().t, it.start_timestamp()));
+        }
+        assert_eq!(
+            got,
+            [(20, Some(1)), (30, None)],
+            "a start on the first sample"
+        );
+        let mut it = set.next().expect("series `with`").samples;
+        assert!(it.has_start_timestamps());
+        assert_eq!(it.start_timestamp(), None, "before the first sample");
+        let mut got = Vec::new();
+        while it.next() {
+            got.push((it.at().t, it.start_timestamp()));
+        }
+        assert_eq!(got, [(20, Some(15)), (30, None), (40, Some(5))]);
+        assert_eq!(it.start_timestamp(), None, "after the end");
+        // Through `seek` and `read_until` the index follows as well.
+        let all = db.querier(0, 100).expect("querier");
+        let mut it = all
+            .select(true, None, &[Matcher::equal("__name__", "with")])
+            .next()
+            .expect("series")
+            .samples;
+        assert!(it.seek(11));
+        assert_eq!(it.start_timestamp(), Some(15));
+        let mut out = Vec::new();
+        assert!(it.read_until(30, &mut out));
+        assert_eq!((it.at().t, it.start_timestamp()), (40, Some(5)));
+
+        assert!(set.next().is_none(), "`without` has no sample from 15 on");
+        let it = all
+            .select(true, None, &[Matcher::equal("__name__", "without")])
+            .next()
+            .expect("series `without`")
+            .samples;
+        assert!(
+            !it.has_start_timestamps(),
+            "series without starts pay nothing"
+        );
+        assert_eq!(it.start_timestamp(), None);
     }
 
     #[test]

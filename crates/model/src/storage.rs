@@ -67,6 +67,27 @@ pub trait Appender: Send {
         v: f64,
     ) -> std::result::Result<SeriesRef, AppendError>;
 
+    /// [`append`](Self::append) with the sample's *start timestamp* `st`: when the counter the
+    /// sample belongs to started counting (its creation or last reset), or for a delta sample
+    /// the start of the interval it covers. PromQL's `rate` and friends take a start after the
+    /// previous sample as a counter reset.
+    ///
+    /// - Everything [`append`](Self::append) says holds; `st` takes no part in the out-of-order
+    ///   and duplicate checks.
+    /// - A storage that does not keep start timestamps MAY drop `st`, which is what the default
+    ///   implementation does.
+    fn append_with_start(
+        &mut self,
+        series: Option<SeriesRef>,
+        labels: &Labels,
+        st: Timestamp,
+        t: Timestamp,
+        v: f64,
+    ) -> std::result::Result<SeriesRef, AppendError> {
+        let _ = st;
+        self.append(series, labels, t, v)
+    }
+
     /// Makes the batch visible to readers.
     ///
     /// - Queriers opened after `commit` returns `Ok` MUST see every accepted sample, except that
@@ -229,6 +250,27 @@ pub trait SampleIterator: Send {
         None
     }
 
+    /// Whether samples of this iterator may carry start timestamps (see
+    /// [`Appender::append_with_start`]). Readers ask once per series and read
+    /// [`start_timestamp`](Self::start_timestamp) only when it says `true`, so that storages
+    /// without start timestamps cost nothing per sample.
+    ///
+    /// - When it returns `false`, `start_timestamp` MUST return `None` for every sample.
+    /// - It MAY return `true` although no sample has a start timestamp.
+    ///
+    /// The default returns `false`.
+    fn has_start_timestamps(&self) -> bool {
+        false
+    }
+
+    /// The start timestamp of the current sample, `None` when it has none. Meaningful where
+    /// [`at`](Self::at) is; otherwise unspecified, but the call MUST NOT panic.
+    ///
+    /// The default returns `None`.
+    fn start_timestamp(&self) -> Option<Timestamp> {
+        None
+    }
+
     /// Reads a run of samples at once: appends the current sample and every following one with
     /// timestamp `<= maxt` to `out`, the batch equivalent of an [`at`](Self::at)/[`next`](Self::next)
     /// loop, which is what the default implementation does. Implementations override it to
@@ -340,6 +382,12 @@ impl<S: AsRef<[Sample]> + Send> ListSampleIterator<S> {
     /// Unwraps the samples.
     pub fn into_inner(self) -> S {
         self.samples
+    }
+
+    /// The index of the current sample in the list: `None` before the first `next` or `seek`
+    /// and once exhausted. Lets a wrapper keep per-sample data beside the samples.
+    pub fn index(&self) -> Option<usize> {
+        (self.started && self.pos < self.samples.as_ref().len()).then_some(self.pos)
     }
 }
 
@@ -480,6 +528,17 @@ macro_rules! forward_unique {
                 (**self).append(series, labels, t, v)
             }
 
+            fn append_with_start(
+                &mut self,
+                series: Option<SeriesRef>,
+                labels: &Labels,
+                st: Timestamp,
+                t: Timestamp,
+                v: f64,
+            ) -> std::result::Result<SeriesRef, AppendError> {
+                (**self).append_with_start(series, labels, st, t, v)
+            }
+
             fn commit(&mut self) -> Result<()> {
                 (**self).commit()
             }
@@ -523,6 +582,14 @@ macro_rules! forward_unique {
             fn err(&self) -> Option<&Error> {
                 (**self).err()
             }
+
+            fn has_start_timestamps(&self) -> bool {
+                (**self).has_start_timestamps()
+            }
+
+            fn start_timestamp(&self) -> Option<Timestamp> {
+                (**self).start_timestamp()
+            }
         }
     )*};
 }
@@ -540,11 +607,14 @@ mod tests {
     #[test]
     fn next_then_exhaustion_is_sticky() {
         let mut it = ListSampleIterator::new(samples(&[1, 2]));
+        assert_eq!(it.index(), None);
         assert!(it.next());
-        assert_eq!(it.at().t, 1);
+        assert_eq!((it.at().t, it.index()), (1, Some(0)));
         assert!(it.next());
-        assert_eq!(it.at().t, 2);
+        assert_eq!((it.at().t, it.index()), (2, Some(1)));
         assert!(!it.next());
+        assert_eq!(it.index(), None);
+        assert!(!it.has_start_timestamps() && it.start_timestamp().is_none());
         assert!(!it.next());
         assert!(!it.seek(i64::MIN));
         assert!(it.at().v.is_nan(), "at() after the end does not panic");

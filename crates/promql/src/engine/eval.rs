@@ -55,6 +55,9 @@ pub(crate) struct RangeSeries {
     pub labels: Labels,
     pub drop_name: bool,
     pub samples: Vec<prom_model::Sample>,
+    /// The samples' start timestamps (0: unknown), beside `samples`; empty when the storage
+    /// has none for the series, and always for subqueries, which do not carry them.
+    pub starts: Vec<i64>,
 }
 
 /// A range argument evaluated for a grid: per step, the window `(end - range, end]`.
@@ -446,6 +449,35 @@ impl Ctx<'_> {
         step: i64,
         drop_stale: bool,
     ) -> Result<Vec<(Labels, Vec<prom_model::Sample>)>> {
+        let loaded = self.load_series(vs, lo, hi, range, step, drop_stale, false)?;
+        Ok(loaded.into_iter().map(|(l, s, _)| (l, s)).collect())
+    }
+
+    /// [`Ctx::load`] with each series' start timestamps, when the storage has them (see
+    /// [`read_series`]).
+    pub fn load_with_starts(
+        &mut self,
+        vs: &VectorSelector,
+        lo: i64,
+        hi: i64,
+        range: i64,
+        step: i64,
+        drop_stale: bool,
+    ) -> Result<Vec<Loaded>> {
+        self.load_series(vs, lo, hi, range, step, drop_stale, true)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn load_series(
+        &mut self,
+        vs: &VectorSelector,
+        lo: i64,
+        hi: i64,
+        range: i64,
+        step: i64,
+        drop_stale: bool,
+        with_starts: bool,
+    ) -> Result<Vec<Loaded>> {
         // First the series (index work, serial), then their samples: decoding chunks is
         // independent per series, so a big selection is read on several threads.
         let (listed, warnings) = self.list(vs, lo, hi, range, step)?;
@@ -467,19 +499,31 @@ impl Ctx<'_> {
             || 0usize,
             |size_hint, (_, it)| {
                 let mut samples = Vec::with_capacity(*size_hint);
-                let r = read_series(it, lo, hi, drop_stale, &mut samples);
+                let mut starts = Vec::new();
+                let r = read_series(
+                    it,
+                    lo,
+                    hi,
+                    drop_stale,
+                    &mut samples,
+                    with_starts.then_some(&mut starts),
+                );
                 *size_hint = samples.len();
-                r.map(|()| samples)
+                r.map(|()| (samples, starts))
             },
         )?;
         let mut out = Vec::with_capacity(listed.len());
-        for ((labels, _), samples) in listed.into_iter().zip(read) {
-            out.push((labels, samples.map_err(EvalError::InvalidQuery)?));
+        for ((labels, _), read) in listed.into_iter().zip(read) {
+            let (samples, starts) = read.map_err(EvalError::InvalidQuery)?;
+            out.push((labels, samples, starts));
         }
         self.add_warnings(warnings);
         Ok(out)
     }
 }
+
+/// A loaded series: labels, samples, and their start timestamps (see [`RangeSeries::starts`]).
+pub(crate) type Loaded = (Labels, Vec<prom_model::Sample>, Vec<i64>);
 
 /// A listed series: its labels and its samples' iterator (behind a lock only so that the
 /// list can be shared with the threads that read it; each series is read by one thread).
@@ -490,20 +534,49 @@ pub(crate) type Listed<'q> = (
 
 /// Reads a listed series' samples in `(lo, hi]` into `samples` (cleared first), without
 /// staleness markers when `drop_stale`; the storage's error as text.
+///
+/// With `starts`, it is cleared and, if the series has start timestamps, gets one per sample
+/// (0 for a sample without, as Prometheus takes a zero start for "unknown"). A series without
+/// them costs one call, not one per sample.
 pub(crate) fn read_series(
     it: &std::sync::Mutex<Box<dyn prom_model::SampleIterator + '_>>,
     lo: i64,
     hi: i64,
     drop_stale: bool,
     samples: &mut Vec<prom_model::Sample>,
+    mut starts: Option<&mut Vec<i64>>,
 ) -> std::result::Result<(), String> {
     let mut it = it.lock().unwrap_or_else(|p| p.into_inner());
     samples.clear();
-    // One batch call per series, not a dynamic call per sample.
+    if let Some(st) = starts.as_deref_mut() {
+        st.clear();
+    }
     if it.seek(lo.saturating_add(1)) {
-        it.read_until(hi, samples);
+        match starts.as_deref_mut() {
+            Some(st) if it.has_start_timestamps() => loop {
+                let s = it.at();
+                if s.t > hi {
+                    break;
+                }
+                samples.push(s);
+                st.push(it.start_timestamp().unwrap_or(0));
+                if !it.next() {
+                    break;
+                }
+            },
+            // One batch call per series, not a dynamic call per sample.
+            _ => {
+                it.read_until(hi, samples);
+            }
+        }
     }
     if drop_stale && samples.iter().any(|s| is_stale_nan(s.v)) {
+        if let Some(st) = starts
+            && !st.is_empty()
+        {
+            let mut keep = samples.iter().map(|s| !is_stale_nan(s.v));
+            st.retain(|_| keep.next().unwrap_or(true));
+        }
         samples.retain(|s| !is_stale_nan(s.v));
     }
     match it.err() {
@@ -971,14 +1044,15 @@ pub(crate) fn eval_windows(ctx: &mut Ctx<'_>, expr: &Expr, grid: Grid) -> Result
             let ends = eval_times(ctx, vs.at, vs.offset.as_ref(), grid)?;
             let lo = ends.iter().copied().min().unwrap_or(0) - range;
             let hi = ends.iter().copied().max().unwrap_or(0);
-            let loaded = ctx.load(vs, lo, hi, range, grid.step, true)?;
+            let loaded = ctx.load_with_starts(vs, lo, hi, range, grid.step, true)?;
             let w = Windows::new(
                 loaded
                     .into_iter()
-                    .map(|(labels, samples)| RangeSeries {
+                    .map(|(labels, samples, starts)| RangeSeries {
                         labels,
                         drop_name: false,
                         samples,
+                        starts,
                     })
                     .collect(),
                 range,
@@ -1033,6 +1107,7 @@ pub(crate) fn eval_windows(ctx: &mut Ctx<'_>, expr: &Expr, grid: Grid) -> Result
                                 .into_iter()
                                 .map(|(i, v)| prom_model::Sample::new(inner.t(i), v))
                                 .collect(),
+                            starts: Vec::new(),
                         })
                         .collect(),
                     Val::Scalar(v) => vec![RangeSeries {
@@ -1043,6 +1118,7 @@ pub(crate) fn eval_windows(ctx: &mut Ctx<'_>, expr: &Expr, grid: Grid) -> Result
                             .enumerate()
                             .map(|(i, v)| prom_model::Sample::new(inner.t(i), v))
                             .collect(),
+                        starts: Vec::new(),
                     }],
                     Val::Str(_) => Vec::new(),
                 }

@@ -2,12 +2,14 @@
 
 use std::collections::HashMap;
 
+use prom_model::value::is_stale_nan;
 use prom_model::{Labels, METRIC_NAME, Sample as RawSample};
 
 use super::error::{EvalError, Result};
 use super::eval::{
-    Ctx, FastHash, Grid, Out, Sv, Val, Windows, absent_labels, check_unique_per_step, eval,
-    eval_scalar, eval_selector, eval_string, eval_vector, eval_windows, unwrap_parens,
+    Ctx, FastHash, Grid, Out, SelectorTimes, Sv, Val, Windows, absent_labels,
+    check_unique_per_step, eval, eval_scalar, eval_selector, eval_string, eval_times, eval_vector,
+    eval_windows, unwrap_parens,
 };
 use super::par;
 use super::value::format_float;
@@ -224,6 +226,14 @@ pub(crate) fn eval_call(ctx: &mut Ctx<'_>, c: &Call, grid: Grid) -> Result<Val> 
             v.retain(|s| !s.pts.is_empty());
             Ok(Val::Vector(v))
         }
+        "start_timestamp" => match unwrap_parens(&args[0]) {
+            Expr::VectorSelector(vs) => start_timestamps(ctx, vs, grid),
+            // Only samples read from storage have start timestamps.
+            other => {
+                eval_vector(ctx, other, grid)?;
+                Ok(Val::Vector(Vec::new()))
+            }
+        },
         "timestamp" => {
             let mut v = match unwrap_parens(&args[0]) {
                 Expr::VectorSelector(vs) => eval_selector(ctx, vs, grid, true)?,
@@ -363,6 +373,40 @@ pub(crate) fn eval_call(ctx: &mut Ctx<'_>, c: &Call, grid: Grid) -> Result<Val> 
             "function {name}() is not implemented"
         ))),
     }
+}
+
+/// `start_timestamp(selector)`: the start timestamp, in seconds, of the sample the selector
+/// picks at each step; 0 for a sample without one.
+fn start_timestamps(ctx: &mut Ctx<'_>, vs: &VectorSelector, grid: Grid) -> Result<Val> {
+    let times = eval_times(ctx, vs.at, vs.offset.as_ref(), grid)?;
+    let lookback = ctx.opts.lookback_delta;
+    let lo = times.iter().copied().min().unwrap_or(0) - lookback;
+    let hi = times.iter().copied().max().unwrap_or(0);
+    let loaded = ctx.load_with_starts(vs, lo, hi, 0, grid.step, false)?;
+    let at = SelectorTimes::new(times, lookback, false, false);
+    let mut out = Vec::with_capacity(loaded.len());
+    let mut points = 0usize;
+    for (labels, mut samples, starts) in loaded {
+        // The selector picks a sample as usual, its value replaced by its start (staleness
+        // markers kept, so that they still end the series).
+        for (k, s) in samples.iter_mut().enumerate() {
+            if !is_stale_nan(s.v) {
+                s.v = starts.get(k).copied().unwrap_or(0) as f64 / 1000.0;
+            }
+        }
+        let mut pts = Vec::new();
+        at.points(&samples, &mut pts);
+        points += pts.len();
+        if !pts.is_empty() {
+            out.push(Sv {
+                labels,
+                drop_name: true,
+                pts,
+            });
+        }
+    }
+    ctx.add_samples(points)?;
+    Ok(Val::Vector(out))
 }
 
 fn sort_warning(ctx: &mut Ctx<'_>, c: &Call) {
@@ -971,10 +1015,27 @@ fn range_function(ctx: &mut Ctx<'_>, c: &Call, grid: Grid) -> Result<Val> {
         &ctx.stop(),
         "range function",
         Scratch::default,
-        |scratch, s| eval_series(f, &w, &s.samples, &args, scratch),
+        |scratch, s| {
+            if s.starts.is_empty() || !f.uses_start_timestamps() {
+                (eval_series(f, &w, &s.samples, &args, scratch), false)
+            } else {
+                let mut pts = Vec::with_capacity(w.ends.len());
+                let overlapped = super::start::eval_series(f, &w, &s.samples, &s.starts, &mut pts);
+                (pts, overlapped)
+            }
+        },
     )?;
     let mut out = Vec::with_capacity(w.series.len());
-    for (s, pts) in w.series.iter().zip(results) {
+    for (s, (pts, overlapped)) in w.series.iter().zip(results) {
+        if overlapped {
+            ctx.warn(
+                format!(
+                    "sample has start time that overlaps with previous sample timestamp for metric {:?}",
+                    s.labels.metric_name().unwrap_or("")
+                ),
+                c.args[mi].span(),
+            );
+        }
         ctx.add_samples(pts.len())?;
         if !pts.is_empty() {
             out.push(Sv {

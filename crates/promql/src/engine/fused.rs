@@ -224,6 +224,16 @@ fn run<A: StepAcc>(ctx: &mut Ctx<'_>, a: &AggregateExpr, grid: Grid) -> Result<O
     };
     let n = grid.n;
     let (listed, warnings) = ctx.list(vs, lo, hi, range, grid.step)?;
+    if let Source::Range { f, .. } = &src
+        && f.uses_start_timestamps()
+        && listed
+            .iter()
+            .any(|(_, it)| it.lock().is_ok_and(|it| it.has_start_timestamps()))
+    {
+        // Rare (only storages that keep start timestamps): the plain path reads and
+        // evaluates them, and reports their warnings.
+        return Ok(None);
+    }
     let drop_name = src.drop_name();
     let groups = Groups::new(listed.iter().map(|l| (&l.0, drop_name)), a);
     // Roughly one sample per 15 s of the range per series, each in about range / step
@@ -257,7 +267,7 @@ fn run<A: StepAcc>(ctx: &mut Ctx<'_>, a: &AggregateExpr, grid: Grid) -> Result<O
                 "range function",
                 new_work,
                 |w, (_, it)| {
-                    read_series(it, lo_read, hi_read, drop_stale, &mut w.samples)?;
+                    read_series(it, lo_read, hi_read, drop_stale, &mut w.samples, None)?;
                     src.points(&w.samples, grid, &mut w.scratch, &mut w.pts);
                     Ok((w.pts.clone(), w.samples.len()))
                 },
@@ -296,9 +306,14 @@ fn run<A: StepAcc>(ctx: &mut Ctx<'_>, a: &AggregateExpr, grid: Grid) -> Result<O
                         state.fail(j, e);
                         break;
                     }
-                    if let Err(e) =
-                        read_series(&listed[j as usize].1, lo_read, hi_read, drop_stale, samples)
-                    {
+                    if let Err(e) = read_series(
+                        &listed[j as usize].1,
+                        lo_read,
+                        hi_read,
+                        drop_stale,
+                        samples,
+                        None,
+                    ) {
                         state.fail(j, EvalError::InvalidQuery(e));
                         break;
                     }

@@ -25,9 +25,14 @@
 //! delayed name removal: operations mark a series, and the `__name__` label (with `__type__`
 //! and `__unit__`) goes at the end.
 //!
+//! Samples' start timestamps, where the storage keeps them
+//! ([`prom_model::SampleIterator::start_timestamp`]), count in `rate`, `increase`, `irate` and
+//! `resets`: a start after the previous sample is a counter reset, and a start inside the
+//! window replaces extrapolation to its left (`docs/promql.md`, "Start timestamps");
+//! `start_timestamp()` returns them.
+//!
 //! Not supported: native histograms (their functions return nothing, the trim operators
-//! `</` and `>/` fail with [`EvalError::Unsupported`]) and `start_timestamp()`, which needs
-//! start timestamps the storage traits do not carry.
+//! `</` and `>/` fail with [`EvalError::Unsupported`]).
 //!
 //! [`SelectHints`]: prom_model::SelectHints
 //! [`Expr`]: crate::ast::Expr
@@ -39,6 +44,7 @@ mod eval;
 mod functions;
 mod fused;
 mod par;
+mod start;
 mod value;
 mod window;
 

@@ -84,6 +84,16 @@ impl RangeFn {
         })
     }
 
+    /// Whether a sample's start timestamp changes its value: a start after the previous
+    /// sample is a counter reset, and `rate`/`increase` may start from it instead of
+    /// extrapolating (see [`super::start`]).
+    pub fn uses_start_timestamps(self) -> bool {
+        matches!(
+            self,
+            RangeFn::Rate | RangeFn::Increase | RangeFn::Irate | RangeFn::Resets
+        )
+    }
+
     /// Whether evaluating it walks every window's samples (the others cost O(1) per step).
     pub fn walks_windows(self) -> bool {
         use RangeFn::*;
@@ -584,7 +594,7 @@ pub(crate) fn extrapolated(
 /// Extrapolates `result`, the change over `n ≥ 2` samples from `first` to `last`, to the
 /// window `(start, end]`.
 #[allow(clippy::too_many_arguments)]
-fn extrapolate(
+pub(crate) fn extrapolate(
     first: Sample,
     last: Sample,
     n: usize,
@@ -930,6 +940,7 @@ mod tests {
                 labels: prom_model::Labels::new(),
                 drop_name: false,
                 samples,
+                starts: Vec::new(),
             }],
             range,
             ends,
@@ -1027,6 +1038,7 @@ mod tests {
                 labels: prom_model::Labels::new(),
                 drop_name: false,
                 samples,
+                starts: Vec::new(),
             }],
             30_000,
             vec![30_000],

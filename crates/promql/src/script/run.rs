@@ -325,8 +325,8 @@ pub const SKIP_NATIVE_HISTOGRAMS: &str = "needs native histograms";
 
 /// Runs `script`'s commands in order against `evaluator`.
 ///
-/// `load` appends to the current storage (float samples only; native-histogram samples are
-/// left out and the evals flagged [`Eval::needs_native_histograms`] are skipped), `clear`
+/// `load` appends to the current storage (float samples only, with the start timestamps of
+/// `@st` lines; native-histogram samples are left out and the evals flagged [`Eval::needs_native_histograms`] are skipped), `clear`
 /// starts a fresh one, and each eval passes, fails or is skipped. A load whose samples the
 /// storage rejects (out of order, empty label set) counts as a failure at the load's line;
 /// the accepted samples stay.
@@ -416,14 +416,24 @@ pub fn run_script_file(
     Ok(run_script(&script, evaluator, opts))
 }
 
-/// Appends a load's float samples; on rejections, what was rejected.
+/// Appends a load's float samples, with their start timestamps from `@st` lines; on
+/// rejections, what was rejected.
 fn load_into(storage: &MemoryStorage, load: &Load) -> Result<(), String> {
     let mut app = storage.appender();
     let mut rejected = 0usize;
     let mut first = None;
     for series in &load.series {
+        // Both in time order; starts may also belong to histogram samples, which are skipped.
+        let mut starts = series.start_timestamps.iter().peekable();
         for sample in &series.samples {
-            if let Err(e) = app.append(None, &series.labels, sample.t, sample.v) {
+            while starts.next_if(|(t, _)| *t < sample.t).is_some() {}
+            let appended = match starts.next_if(|(t, _)| *t == sample.t) {
+                Some(&(_, st)) => {
+                    app.append_with_start(None, &series.labels, st, sample.t, sample.v)
+                }
+                None => app.append(None, &series.labels, sample.t, sample.v),
+            };
+            if let Err(e) = appended {
                 rejected += 1;
                 first.get_or_insert_with(|| {
                     format!(

@@ -2,6 +2,7 @@
 
 mod aggregate;
 mod binary;
+mod conformance;
 mod engine;
 mod histogram;
 mod parallel;
