@@ -43,12 +43,7 @@ use std::io::{self, Write as _};
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use prom_model::MemoryStorage;
-use prom_promql::engine::Value;
-use prom_promql::script::{
-    Evaluator, Outcome, QueryError, ResultValue, RunOptions, run_script_file,
-};
-use prom_promql::{Engine, EngineOptions, QueryResult};
+use prom_promql::script::{EngineEvaluator, Evaluator, RunOptions, run_script_file};
 
 use crate::error::{Error, Result};
 
@@ -92,63 +87,11 @@ pub fn run(args: TestArgs) -> Result<u8> {
 }
 
 /// The query engine `prom test promql` checks: prom-promql's [`Engine`] with the settings the
-/// test-script format prescribes (FORMAT.md §7: 5m lookback, 10,000 max samples, 100 s
-/// timeout, 1m default subquery step).
+/// test-script format prescribes ([`EngineEvaluator`]).
+///
+/// [`Engine`]: prom_promql::Engine
 pub fn evaluator() -> Box<dyn Evaluator> {
-    let opts = EngineOptions::default()
-        .lookback_delta(5 * 60 * 1000)
-        .max_samples(10_000)
-        .timeout(std::time::Duration::from_secs(100))
-        .default_subquery_step(60 * 1000);
-    Box::new(EngineEvaluator(Engine::new(opts)))
-}
-
-/// Adapts [`Engine`] to the runner's [`Evaluator`].
-struct EngineEvaluator(Engine);
-
-fn outcome(
-    r: prom_promql::engine::Result<QueryResult>,
-) -> std::result::Result<Outcome, QueryError> {
-    let r = r.map_err(|e| QueryError::new(e.to_string()))?;
-    let result = match r.value {
-        Value::Scalar(v, _) => ResultValue::Scalar(v),
-        Value::String(s, _) => ResultValue::String(s),
-        Value::Vector(v) => ResultValue::Vector(v.into_iter().map(|s| (s.labels, s.v)).collect()),
-        Value::Matrix(m) => ResultValue::Matrix(
-            m.into_iter()
-                .map(|s| (s.labels, s.points.into_iter().map(|p| (p.t, p.v)).collect()))
-                .collect(),
-        ),
-    };
-    Ok(Outcome::new(result)
-        .with_warnings(r.warnings)
-        .with_infos(r.infos))
-}
-
-fn parse(expr: &str) -> std::result::Result<prom_promql::ast::Expr, QueryError> {
-    prom_promql::parse(expr).map_err(|e| QueryError::new(e.to_string()))
-}
-
-impl Evaluator for EngineEvaluator {
-    fn instant(
-        &mut self,
-        storage: &MemoryStorage,
-        expr: &str,
-        at: i64,
-    ) -> std::result::Result<Outcome, QueryError> {
-        outcome(self.0.instant(storage, &parse(expr)?, at))
-    }
-
-    fn range(
-        &mut self,
-        storage: &MemoryStorage,
-        expr: &str,
-        start: i64,
-        end: i64,
-        step: i64,
-    ) -> std::result::Result<Outcome, QueryError> {
-        outcome(self.0.range(storage, &parse(expr)?, start, end, step))
-    }
+    Box::new(EngineEvaluator::new())
 }
 
 fn promql(args: &PromqlTestArgs) -> Result<u8> {
@@ -256,6 +199,8 @@ fn indent(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prom_model::MemoryStorage;
+    use prom_promql::script::ResultValue;
 
     #[test]
     fn the_engine_answers_and_parse_errors_come_back_as_query_errors() {

@@ -82,6 +82,7 @@
 )]
 
 mod compare;
+mod engine_eval;
 mod error;
 mod lit;
 mod reader;
@@ -96,6 +97,7 @@ use prom_model::{Labels, Sample, Timestamp};
 use regex::Regex;
 
 pub use compare::{DEFAULT_EPSILON, almost_equal};
+pub use engine_eval::EngineEvaluator;
 pub use error::{ScriptError, ScriptErrorKind};
 pub use run::{
     Evaluator, Failure, Outcome, QueryError, ResultValue, RunOptions, SKIP_NATIVE_HISTOGRAMS,

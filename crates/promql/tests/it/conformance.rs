@@ -7,68 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use prom_model::MemoryStorage;
-use prom_promql::engine::{Engine, EngineOptions, QueryResult, Value};
-use prom_promql::script::{
-    Evaluator, Outcome, QueryError, ResultValue, RunOptions, ScriptReport, run_script_file,
-};
-
-/// [`Engine`] as the runner's [`Evaluator`].
-struct EngineEvaluator(Engine);
-
-impl EngineEvaluator {
-    fn new() -> Self {
-        let opts = EngineOptions::default()
-            .lookback_delta(5 * 60 * 1000)
-            .max_samples(10_000)
-            .timeout(std::time::Duration::from_secs(100))
-            .default_subquery_step(60 * 1000);
-        EngineEvaluator(Engine::new(opts))
-    }
-}
-
-fn outcome(r: prom_promql::engine::Result<QueryResult>) -> Result<Outcome, QueryError> {
-    let r = r.map_err(|e| QueryError::new(e.to_string()))?;
-    let result = match r.value {
-        Value::Scalar(v, _) => ResultValue::Scalar(v),
-        Value::String(s, _) => ResultValue::String(s),
-        Value::Vector(v) => ResultValue::Vector(v.into_iter().map(|s| (s.labels, s.v)).collect()),
-        Value::Matrix(m) => ResultValue::Matrix(
-            m.into_iter()
-                .map(|s| (s.labels, s.points.into_iter().map(|p| (p.t, p.v)).collect()))
-                .collect(),
-        ),
-    };
-    Ok(Outcome::new(result)
-        .with_warnings(r.warnings)
-        .with_infos(r.infos))
-}
-
-fn parse(expr: &str) -> Result<prom_promql::ast::Expr, QueryError> {
-    prom_promql::parse(expr).map_err(|e| QueryError::new(e.to_string()))
-}
-
-impl Evaluator for EngineEvaluator {
-    fn instant(
-        &mut self,
-        storage: &MemoryStorage,
-        expr: &str,
-        at: i64,
-    ) -> Result<Outcome, QueryError> {
-        outcome(self.0.instant(storage, &parse(expr)?, at))
-    }
-
-    fn range(
-        &mut self,
-        storage: &MemoryStorage,
-        expr: &str,
-        start: i64,
-        end: i64,
-        step: i64,
-    ) -> Result<Outcome, QueryError> {
-        outcome(self.0.range(storage, &parse(expr)?, start, end, step))
-    }
-}
+use prom_promql::script::{EngineEvaluator, RunOptions, ScriptReport, run_script_file};
 
 fn test_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
