@@ -9,3 +9,11 @@
 #![deny(missing_docs)]
 
 pub mod notifier;
+
+pub mod alerting;
+pub mod clock;
+pub mod group;
+pub mod manager;
+pub mod recording;
+pub mod rule;
+pub mod snapshot;
