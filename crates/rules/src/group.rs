@@ -200,15 +200,18 @@ impl Group {
     }
 
     /// The latest evaluation slot at or before `now_ms`: slots are `interval` apart, shifted
-    /// from multiples of the interval by the group's hash modulo the interval (computed in
-    /// nanoseconds, as Prometheus does, so both pick the same slots).
+    /// from multiples of the interval by the group's hash modulo the interval. Prometheus
+    /// takes the hash modulo the interval in nanoseconds; the offset is truncated to whole
+    /// milliseconds, so slots carry the millisecond timestamps Prometheus's samples get.
     pub fn eval_timestamp(&self, now_ms: Timestamp) -> Timestamp {
-        let interval_ns = i128::from(self.interval_ms.max(1)) * 1_000_000;
-        let offset = i128::from(self.hash()) % interval_ns;
-        let adj_now = i128::from(now_ms) * 1_000_000 - offset;
-        let base = adj_now - adj_now.rem_euclid(interval_ns);
-        let next_ns = base + offset;
-        i64::try_from(next_ns.div_euclid(1_000_000)).unwrap_or(now_ms)
+        let interval = self.interval_ms.max(1);
+        let interval_ns = u64::try_from(interval)
+            .unwrap_or(1)
+            .saturating_mul(1_000_000);
+        // Below the interval, so it fits.
+        let offset = i64::try_from(self.hash() % interval_ns / 1_000_000).unwrap_or(0);
+        let adj_now = now_ms - offset;
+        adj_now - adj_now.rem_euclid(interval) + offset
     }
 
     /// Schedules the first evaluation at the first slot after `now_ms`, as Prometheus does
