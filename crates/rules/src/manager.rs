@@ -1,5 +1,53 @@
 //! The rule manager: holds the groups, swaps them on reload while keeping the state of
 //! unchanged rules, and runs each group on its schedule.
+//!
+//! ```
+//! use std::sync::{Arc, Mutex};
+//! use prom_model::{Labels, MemoryStorage};
+//! use prom_promql::Engine;
+//! use prom_rules::alerting::AlertingRule;
+//! use prom_rules::clock::ManualClock;
+//! use prom_rules::group::Group;
+//! use prom_rules::manager::{Manager, ManagerOptions};
+//! use prom_rules::notifier::{Alert, Notifier};
+//! use prom_rules::recording::RecordingRule;
+//!
+//! #[derive(Default)]
+//! struct Inbox(Mutex<Vec<Alert>>);
+//! impl Notifier for Inbox {
+//!     fn send(&self, alerts: Vec<Alert>) {
+//!         self.0.lock().unwrap().extend(alerts);
+//!     }
+//! }
+//!
+//! let db = Arc::new(MemoryStorage::new());
+//! let inbox = Arc::new(Inbox::default());
+//! let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+//! let opts = ManagerOptions::new(Arc::new(Engine::default()), db.clone(), db.clone(), inbox.clone())
+//!     .clock(clock.clone())
+//!     .external_url("http://prometheus:9090");
+//! let manager = Manager::new(opts);
+//!
+//! let rules = vec![
+//!     RecordingRule::new("two", prom_promql::parse("1 + 1")?, vec![]).into(),
+//!     AlertingRule::new("TooMuch", prom_promql::parse("two > 1")?, 0, 0, vec![], vec![]).into(),
+//! ];
+//! manager.update(vec![Group::new("example", "rules.yml", 60_000, rules)])?;
+//!
+//! // Move the clock to the group's first slot and run what is due.
+//! let due = manager.next_due().unwrap();
+//! clock.set(due);
+//! assert_eq!(manager.run_pending(), 1);
+//!
+//! let two = db.samples(&Labels::from_pairs(&[("__name__", "two")]));
+//! assert_eq!((two[0].t, two[0].v), (due, 2.0));
+//! // The alerting rule saw the recording rule's result of the same cycle.
+//! let sent = inbox.0.lock().unwrap();
+//! assert_eq!(sent[0].labels.to_string(), r#"{alertname="TooMuch"}"#);
+//! assert_eq!(sent[0].generator_url, "http://prometheus:9090/graph?g0.expr=two+%3E+1&g0.tab=1");
+//! assert_eq!(manager.groups()[0].to_json()["rules"][1]["state"], "firing");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::collections::BTreeMap;
 use std::fmt;
