@@ -406,3 +406,83 @@ pub(crate) fn write_stale_markers(series: &[Labels], t: Timestamp, opts: &Manage
     // A failed commit loses markers only; the series then end after the lookback delta.
     let _ = app.commit();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recording::RecordingRule;
+    use proptest::prelude::*;
+
+    fn rec(name: &str, label: &str) -> Rule {
+        let labels = if label.is_empty() {
+            vec![]
+        } else {
+            vec![prom_model::Label::new("l", label)]
+        };
+        RecordingRule::new(name, prom_promql::parse("vector(1)").unwrap(), labels).into()
+    }
+
+    fn series(name: &str) -> HashSet<Labels> {
+        HashSet::from([Labels::from_pairs(&[("__name__", name)])])
+    }
+
+    #[test]
+    fn copy_state_matches_rules_by_name_and_labels_in_order() {
+        let mut old = Group::new(
+            "g",
+            "f",
+            1000,
+            vec![rec("a", ""), rec("a", ""), rec("b", "x"), rec("c", "")],
+        );
+        old.series_in_previous_eval = vec![series("a1"), series("a2"), series("b"), series("c")];
+        old.stale_series = vec![Labels::from_pairs(&[("__name__", "older")])];
+        // One `a` left, `b` with other labels, `c` moved.
+        let mut new = Group::new(
+            "g",
+            "f",
+            1000,
+            vec![rec("c", ""), rec("a", ""), rec("b", "y")],
+        );
+        new.copy_state(&old);
+        assert_eq!(new.series_in_previous_eval[0], series("c"));
+        assert_eq!(
+            new.series_in_previous_eval[1],
+            series("a1"),
+            "the first `a`"
+        );
+        assert!(new.series_in_previous_eval[2].is_empty());
+        let mut stale: Vec<String> = new.stale_series.iter().map(|l| l.to_string()).collect();
+        stale.sort();
+        assert_eq!(stale, ["a2", "b", "older"]);
+    }
+
+    #[test]
+    fn equals_compares_settings_and_rule_definitions() {
+        let g = || Group::new("g", "f", 1000, vec![rec("a", "x")]);
+        assert!(g().equals(&g()));
+        assert!(!g().equals(&g().with_limit(1)));
+        assert!(!g().equals(&g().with_query_offset(0)));
+        assert!(!g().equals(&Group::new("g", "f", 2000, vec![rec("a", "x")])));
+        assert!(!g().equals(&Group::new("g", "f", 1000, vec![rec("a", "y")])));
+        assert!(!g().equals(&Group::new("g", "f", 1000, vec![])));
+    }
+
+    proptest! {
+        #[test]
+        fn eval_timestamp_is_the_latest_slot(
+            name in "[a-z]{0,8}",
+            file in "[a-z/]{0,12}",
+            interval in 1i64..3_600_000,
+            now in -10_000_000_000i64..10_000_000_000_000,
+            later in 0i64..10_000_000,
+        ) {
+            let g = Group::new(name, file, interval, vec![]);
+            let slot = g.eval_timestamp(now);
+            prop_assert!(slot <= now && now - slot < interval);
+            // Slots of one group are a fixed grid.
+            let other = g.eval_timestamp(now + later);
+            prop_assert_eq!((other - slot).rem_euclid(interval), 0);
+            prop_assert_eq!(g.eval_timestamp(slot), slot);
+        }
+    }
+}
