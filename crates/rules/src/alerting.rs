@@ -436,7 +436,7 @@ impl AlertingRule {
                 continue;
             }
             // Prometheus works in whole seconds here.
-            let down_at = t.div_euclid(1000) * 1000;
+            let down_at = t / 1000 * 1000;
             let mut restored_active_at = (v.trunc() as i64).saturating_mul(1000);
             let remaining = self.hold_ms - (down_at - restored_active_at);
             if remaining <= 0 {
