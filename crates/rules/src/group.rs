@@ -10,6 +10,19 @@ use prom_model::{AppendError, Labels, Timestamp};
 use crate::manager::ManagerOptions;
 use crate::rule::{Health, Rule, RuleError};
 
+/// Counters of a group's rule evaluations, the figures behind Prometheus's
+/// `prometheus_rule_evaluations_total`, `prometheus_rule_evaluation_failures_total` and
+/// `prometheus_rule_group_last_evaluation_samples`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupCounters {
+    /// Rule evaluations, successful or not.
+    pub rule_evaluations: u64,
+    /// Rule evaluations that failed (the query, the result's checks or writing it).
+    pub rule_evaluation_failures: u64,
+    /// Samples the rules produced at the last evaluation.
+    pub last_evaluation_samples: u64,
+}
+
 /// A group of rules evaluated together, in order, every `interval`.
 #[derive(Debug, Clone)]
 pub struct Group {
@@ -29,6 +42,7 @@ pub struct Group {
     last_eval_timestamp: Option<Timestamp>,
     iterations: u64,
     iterations_missed: u64,
+    counters: GroupCounters,
     last_evaluation: Option<Timestamp>,
     evaluation_time: Duration,
     last_restore_error: Option<String>,
@@ -57,6 +71,7 @@ impl Group {
             last_eval_timestamp: None,
             iterations: 0,
             iterations_missed: 0,
+            counters: GroupCounters::default(),
             last_evaluation: None,
             evaluation_time: Duration::ZERO,
             last_restore_error: None,
@@ -134,6 +149,11 @@ impl Group {
     /// How long the last evaluation took.
     pub fn evaluation_time(&self) -> Duration {
         self.evaluation_time
+    }
+
+    /// The group's evaluation counters, for a server's own metrics.
+    pub fn counters(&self) -> GroupCounters {
+        self.counters
     }
 
     /// How many scheduled evaluations ran.
@@ -259,10 +279,15 @@ impl Group {
         self.last_eval_timestamp = Some(ts);
         let offset = self.effective_query_offset_ms(opts);
         let query_ts = ts - offset;
+        self.counters.last_evaluation_samples = 0;
         for i in 0..self.rules.len() {
             let rule_started = Instant::now();
             let rule_start_ms = opts.clock.now_ms();
+            self.counters.rule_evaluations += 1;
             self.eval_rule(i, ts, offset, opts);
+            if self.rules[i].status().health == Health::Err {
+                self.counters.rule_evaluation_failures += 1;
+            }
             let status = self.rules[i].status_mut();
             status.last_evaluation = Some(rule_start_ms);
             status.evaluation_time = rule_started.elapsed();
@@ -290,6 +315,7 @@ impl Group {
             }
         };
         rule.status_mut().set_ok();
+        self.counters.last_evaluation_samples += vector.len() as u64;
         if let Rule::Alerting(r) = rule {
             let alerts = r.alerts_to_send(ts, opts.resend_delay_ms, interval, &opts.external_url);
             if !alerts.is_empty() {

@@ -7,7 +7,7 @@ use prom_model::{Label, Labels, Timestamp};
 use serde_json::{Map, Value, json};
 
 use crate::alerting::{ActiveAlert, AlertState};
-use crate::group::Group;
+use crate::group::{Group, GroupCounters};
 use crate::rule::{Health, Rule};
 
 /// A group as of its last evaluation.
@@ -35,6 +35,8 @@ pub struct GroupSnapshot {
     pub iterations: u64,
     /// Scheduled evaluations skipped because the previous one ran late.
     pub iterations_missed: u64,
+    /// Rule evaluation counters.
+    pub counters: GroupCounters,
 }
 
 /// Whether a rule records or alerts.
@@ -214,6 +216,7 @@ impl GroupSnapshot {
             last_evaluation: g.last_evaluation(),
             iterations: g.iterations(),
             iterations_missed: g.iterations_missed(),
+            counters: g.counters(),
         }
     }
 

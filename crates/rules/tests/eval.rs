@@ -243,6 +243,15 @@ fn duplicate_output_labelsets_fail_the_rule() {
     // The failure does not stop the rules after it.
     assert_eq!(g.rules()[1].status().health, Health::Ok);
     assert_eq!(g.health(), Health::Err);
+    let c = g.counters();
+    assert_eq!(
+        (
+            c.rule_evaluations,
+            c.rule_evaluation_failures,
+            c.last_evaluation_samples
+        ),
+        (2, 1, 1)
+    );
 }
 
 #[test]
