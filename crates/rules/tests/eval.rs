@@ -283,6 +283,29 @@ fn group_limit_fails_a_recording_rule_with_too_many_series() {
 }
 
 #[test]
+fn rejected_samples_mark_the_rule_failed() {
+    let e = env();
+    // A storage that no longer accepts writes at T0, as a TSDB head past that time.
+    let db = Arc::new(MemoryStorage::new().with_min_valid_time(T0 + 1));
+    let opts = ManagerOptions {
+        queryable: db.clone(),
+        appendable: db.clone(),
+        ..e.opts.clone()
+    };
+    let mut g = Group::new("g", "f.yml", MIN, vec![recording("r", "vector(1)", &[])]);
+    g.eval(T0, &opts);
+    let status = g.rules()[0].status();
+    assert_eq!(status.health, Health::Err);
+    assert_eq!(status.last_error.as_deref(), Some("out of bounds"));
+    g.eval(T0 + MIN, &opts);
+    assert_eq!(g.rules()[0].status().health, Health::Ok);
+    assert_eq!(
+        values(&db, &[("__name__", "r")]),
+        [Sample::new(T0 + MIN, 1.0)]
+    );
+}
+
+#[test]
 fn query_errors_and_non_vector_results_are_reported() {
     let e = env();
     let mut g = Group::new(
