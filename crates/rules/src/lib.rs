@@ -8,9 +8,16 @@
 //! Alertmanager's API v2).
 #![deny(missing_docs)]
 
+pub mod alerting;
 #[cfg(feature = "runtime")]
 pub mod alertmanager;
 pub mod check;
+pub mod clock;
 pub mod file;
+pub mod group;
+pub mod manager;
 pub mod notifier;
+pub mod recording;
+pub mod rule;
+pub mod snapshot;
 pub mod unittest;
