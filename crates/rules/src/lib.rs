@@ -15,6 +15,7 @@ pub mod check;
 pub mod clock;
 pub mod file;
 pub mod group;
+pub mod load;
 pub mod manager;
 pub mod notifier;
 pub mod recording;
