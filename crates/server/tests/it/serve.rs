@@ -342,7 +342,7 @@ pub fn assert_build_info(data: &Json) {
     );
 }
 
-fn config(dir: &Path, target: &str, extra_jobs: &str) -> PathBuf {
+pub fn config(dir: &Path, target: &str, extra_jobs: &str) -> PathBuf {
     let path = dir.join("prometheus.yml");
     std::fs::write(
         &path,
@@ -354,7 +354,7 @@ fn config(dir: &Path, target: &str, extra_jobs: &str) -> PathBuf {
     path
 }
 
-fn tempdir() -> tempfile::TempDir {
+pub fn tempdir() -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix("prom-serve-")
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
