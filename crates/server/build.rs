@@ -26,7 +26,8 @@ fn main() {
     let rustc_version = run(&rustc, &["--version"]);
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("USERNAME"))
-        .ok();
+        .ok()
+        .or_else(|| run("whoami", &[]));
     let host = std::fs::read_to_string("/etc/hostname")
         .ok()
         .map(|h| h.trim().to_owned())

@@ -203,8 +203,8 @@ enum StatsLevel {
 impl StatsLevel {
     fn of(p: &Params) -> StatsLevel {
         match p.get("stats") {
-            // As Prometheus: an empty value asks for nothing.
-            None | Some("") => StatsLevel::None,
+            // An empty value is absent here, as in Prometheus.
+            None => StatsLevel::None,
             Some("all") => StatsLevel::PerStep,
             Some(_) => StatsLevel::Totals,
         }
