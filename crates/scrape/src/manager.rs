@@ -114,6 +114,26 @@ impl Default for ManagerOptions {
     }
 }
 
+/// Told how the scrape loops keep time, so an embedder can export Prometheus's
+/// `prometheus_target_interval_length_seconds`, `prometheus_target_sync_length_seconds` and
+/// `prometheus_target_scrapes_*`. Called on the loops' tasks: keep it cheap.
+pub trait ScrapeObserver: Send + Sync + std::fmt::Debug {
+    /// A scrape of a target in a job with `interval` finished with `error` (or none);
+    /// `since_previous` is the time from the start of the target's previous scrape to the
+    /// start of this one (`None` for its first).
+    fn scraped(
+        &self,
+        interval: StdDuration,
+        since_previous: Option<StdDuration>,
+        error: Option<&ScrapeError>,
+    );
+
+    /// Job `job`'s targets were brought in line with discovery, which took `took`.
+    fn pool_synced(&self, job: &str, took: StdDuration) {
+        let _ = (job, took);
+    }
+}
+
 fn now_ms(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -227,6 +247,7 @@ async fn scrape_loop(
     forced: Arc<Mutex<Option<String>>>,
     mut stop: watch::Receiver<Option<bool>>,
     first_delay: StdDuration,
+    observer: Option<Arc<dyn ScrapeObserver>>,
 ) {
     let url = target.url();
     let mut scraper = Scraper::new(cfg.clone(), &target);
@@ -237,6 +258,7 @@ async fn scrape_loop(
     let start = tokio::time::Instant::now() + first_delay;
     let mut ticker = tokio::time::interval_at(start, interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut previous: Option<Instant> = None;
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
@@ -253,6 +275,8 @@ async fn scrape_loop(
         let started = SystemTime::now();
         let t = now_ms(started);
         let clock = Instant::now();
+        let since_previous = previous.map(|p| clock.duration_since(p));
+        previous = Some(clock);
         let forced_err = forced.lock().expect("forced lock").clone();
         let fetched = match forced_err {
             Some(e) => Err(ScrapeError::TargetLimit(e)),
@@ -295,6 +319,9 @@ async fn scrape_loop(
             .commit()
             .map_err(|e| ScrapeError::Storage(e.to_string()));
         let err = err.or(commit.err());
+        if let Some(o) = &observer {
+            o.scraped(interval, since_previous, err.as_ref());
+        }
         let mut st = status.lock().expect("status lock");
         st.health = if err.is_none() {
             Health::Up
@@ -329,6 +356,7 @@ struct Shared {
     storage: Arc<dyn Appendable>,
     opts: ManagerOptions,
     pools: Mutex<HashMap<String, Pool>>,
+    observer: Option<Arc<dyn ScrapeObserver>>,
 }
 
 /// Runs a pool per job and keeps them in step with discovery and configuration.
@@ -347,11 +375,21 @@ impl ScrapeManager {
     /// A manager writing into `storage`. Call [`apply_config`](Self::apply_config) from
     /// within a Tokio runtime.
     pub fn new(storage: Arc<dyn Appendable>, opts: ManagerOptions) -> ScrapeManager {
+        Self::with_observer(storage, opts, None)
+    }
+
+    /// A manager whose loops report their timing to `observer`.
+    pub fn with_observer(
+        storage: Arc<dyn Appendable>,
+        opts: ManagerOptions,
+        observer: Option<Arc<dyn ScrapeObserver>>,
+    ) -> ScrapeManager {
         ScrapeManager {
             shared: Arc::new(Shared {
                 storage,
                 opts,
                 pools: Mutex::new(HashMap::new()),
+                observer,
             }),
             sync_tasks: Mutex::new(HashMap::new()),
         }
@@ -415,7 +453,11 @@ impl ScrapeManager {
                 tokio::spawn(async move {
                     loop {
                         let groups = updates.borrow_and_update().clone();
+                        let began = Instant::now();
                         sync_pool(&shared, &name, &groups, &client);
+                        if let Some(o) = &shared.observer {
+                            o.pool_synced(&name, began.elapsed());
+                        }
                         if updates.changed().await.is_err() {
                             return;
                         }
@@ -601,6 +643,7 @@ fn sync_pool(
             pool.forced.clone(),
             stop_rx,
             delay,
+            shared.observer.clone(),
         ));
         pool.loops.insert(
             h,

@@ -677,9 +677,11 @@ pub(crate) fn run(
     start: i64,
     end: i64,
     step: i64,
-    instant: bool,
+    mut stats: Option<&mut super::QueryStats>,
 ) -> Result<QueryResult> {
     let began = Instant::now();
+    // Range queries have a positive step (checked by the caller); instant ones step 0.
+    let instant = step == 0;
     let ty = expr.value_type();
     if !instant && !matches!(ty, ValueType::Scalar | ValueType::Vector) {
         return Err(EvalError::InvalidQuery(format!(
@@ -701,6 +703,17 @@ pub(crate) fn run(
         (acc.0.saturating_add(1), acc.1)
     };
     let querier = storage.querier(mint, maxt)?;
+    // Counting wraps the querier only when statistics are asked for.
+    let counter = stats
+        .is_some()
+        .then(|| super::stats::SampleCounter::new(Grid::new(start, end, step)));
+    let querier: Box<dyn Querier + '_> = match &counter {
+        Some(counter) => Box::new(super::stats::CountingQuerier {
+            inner: querier,
+            counter,
+        }),
+        None => querier,
+    };
     let mut ctx = Ctx {
         querier,
         opts,
@@ -716,9 +729,12 @@ pub(crate) fn run(
         return Err(EvalError::TooManySamples("query preparation"));
     }
     let grid = Grid::new(start, end, step);
+    let prepared = Instant::now();
+    let evaluated;
     let value = if ty == ValueType::Matrix {
         // Only instant queries get here.
         let w = eval_windows(&mut ctx, expr, grid)?;
+        evaluated = Instant::now();
         let mut out = Vec::new();
         for s in &w.series {
             let mut points = Vec::new();
@@ -738,7 +754,9 @@ pub(crate) fn run(
         check_unique(out.iter().map(|s| &s.labels))?;
         Value::Matrix(out)
     } else {
-        match eval(&mut ctx, expr, grid)? {
+        let val = eval(&mut ctx, expr, grid)?;
+        evaluated = Instant::now();
+        match val {
             Val::Str(s) => Value::String(s, start),
             Val::Scalar(v) => {
                 if instant {
@@ -774,6 +792,15 @@ pub(crate) fn run(
             }
         }
     };
+    if let Some(stats) = stats.as_deref_mut() {
+        stats.preparation_time = prepared - began;
+        stats.inner_eval_time = evaluated - prepared;
+        stats.result_sort_time = evaluated.elapsed();
+        stats.peak_samples = ctx.samples as u64;
+    }
+    if let (Some(stats), Some(counter)) = (stats, &counter) {
+        counter.finish(stats);
+    }
     Ok(QueryResult {
         value,
         warnings: ctx.warnings,

@@ -45,6 +45,7 @@ mod functions;
 mod fused;
 mod par;
 mod start;
+mod stats;
 mod value;
 mod window;
 
@@ -56,6 +57,7 @@ use prom_model::{Queryable, Timestamp};
 use crate::ast::Expr;
 
 pub use error::{EvalError, Result};
+pub use stats::QueryStats;
 pub use value::{Point, Sample, Series, Value, format_float};
 
 /// Engine settings. Defaults: 5 minute lookback, 50 million samples, no timeout, 1 minute
@@ -192,7 +194,7 @@ impl Engine {
         expr: &Expr,
         t: Timestamp,
     ) -> Result<QueryResult> {
-        eval::run(&self.opts, storage, expr, t, t, 0, true)
+        eval::run(&self.opts, storage, expr, t, t, 0, None)
     }
 
     /// Evaluates `expr` at every `step` milliseconds from `start` to `end` (inclusive); the value
@@ -205,6 +207,45 @@ impl Engine {
         end: Timestamp,
         step: i64,
     ) -> Result<QueryResult> {
+        self.range_inner(storage, expr, start, end, step, None)
+    }
+
+    /// [`instant`](Self::instant), also counting the samples read and timing the phases
+    /// (a little slower: each sample read is counted).
+    pub fn instant_with_stats(
+        &self,
+        storage: &dyn Queryable,
+        expr: &Expr,
+        t: Timestamp,
+    ) -> Result<(QueryResult, QueryStats)> {
+        let mut stats = QueryStats::default();
+        let r = eval::run(&self.opts, storage, expr, t, t, 0, Some(&mut stats))?;
+        Ok((r, stats))
+    }
+
+    /// [`range`](Self::range), also counting the samples read and timing the phases.
+    pub fn range_with_stats(
+        &self,
+        storage: &dyn Queryable,
+        expr: &Expr,
+        start: Timestamp,
+        end: Timestamp,
+        step: i64,
+    ) -> Result<(QueryResult, QueryStats)> {
+        let mut stats = QueryStats::default();
+        let r = self.range_inner(storage, expr, start, end, step, Some(&mut stats))?;
+        Ok((r, stats))
+    }
+
+    fn range_inner(
+        &self,
+        storage: &dyn Queryable,
+        expr: &Expr,
+        start: Timestamp,
+        end: Timestamp,
+        step: i64,
+        stats: Option<&mut QueryStats>,
+    ) -> Result<QueryResult> {
         if step <= 0 {
             return Err(EvalError::InvalidQuery(
                 "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
@@ -215,7 +256,7 @@ impl Engine {
                 "end timestamp must not be before start time".into(),
             ));
         }
-        eval::run(&self.opts, storage, expr, start, end, step, false)
+        eval::run(&self.opts, storage, expr, start, end, step, stats)
     }
 }
 

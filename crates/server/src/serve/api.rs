@@ -14,7 +14,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use prom_model::{Labels, Matcher, SelectHints};
-use prom_promql::engine::Value;
+use prom_promql::engine::{QueryStats, Value};
 use prom_promql::{EvalError, QueryResult};
 use prom_tsdb::Db;
 use serde_json::{Map, Value as Json, json};
@@ -160,9 +160,9 @@ fn eval_error(e: EvalError) -> ApiError {
 
 /// Runs a query on a blocking thread once a query slot is free; the result and how long it
 /// queued and ran.
-async fn run_query<F>(app: &Arc<App>, f: F) -> Result<(QueryResult, f64, f64), ApiError>
+async fn run_query<F>(app: &Arc<App>, f: F) -> Result<(Evaluated, f64, f64), ApiError>
 where
-    F: FnOnce(&Db) -> Result<QueryResult, EvalError> + Send + 'static,
+    F: FnOnce(&Db) -> Result<Evaluated, EvalError> + Send + 'static,
 {
     let db = db(app)?;
     app.queries_in_flight.fetch_add(1, Ordering::Relaxed);
@@ -188,12 +188,65 @@ where
     }
 }
 
+/// A query's result, with its statistics when the request asked for them.
+type Evaluated = (QueryResult, Option<QueryStats>);
+
+/// What the `stats` parameter asks for: nothing, the totals, or (`all`) also the per-step
+/// sample counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StatsLevel {
+    None,
+    Totals,
+    PerStep,
+}
+
+impl StatsLevel {
+    fn of(p: &Params) -> StatsLevel {
+        match p.get("stats") {
+            // An empty value is absent here, as in Prometheus.
+            None => StatsLevel::None,
+            Some("all") => StatsLevel::PerStep,
+            Some(_) => StatsLevel::Totals,
+        }
+    }
+}
+
+/// Prometheus's `data.stats`: timings in seconds and the sample counts.
+fn stats_json(s: &QueryStats, level: StatsLevel, queue: f64, exec: f64) -> Json {
+    let eval_total = s.preparation_time + s.inner_eval_time + s.result_sort_time;
+    let mut samples = Map::new();
+    if level == StatsLevel::PerStep {
+        let per_step: Vec<Json> = s
+            .total_queryable_samples_per_step
+            .iter()
+            .map(|&(t, n)| json!([t as f64 / 1000.0, n]))
+            .collect();
+        samples.insert("totalQueryableSamplesPerStep".into(), Json::Array(per_step));
+    }
+    samples.insert(
+        "totalQueryableSamples".into(),
+        json!(s.total_queryable_samples),
+    );
+    samples.insert("peakSamples".into(), json!(s.peak_samples));
+    json!({
+        "timings": {
+            "evalTotalTime": eval_total.as_secs_f64(),
+            "resultSortTime": s.result_sort_time.as_secs_f64(),
+            "queryPreparationTime": s.preparation_time.as_secs_f64(),
+            "innerEvalTime": s.inner_eval_time.as_secs_f64(),
+            "execQueueTime": queue,
+            "execTotalTime": queue + exec,
+        },
+        "samples": Json::Object(samples),
+    })
+}
+
 fn query_response(
-    mut r: QueryResult,
+    (mut r, stats): Evaluated,
     limit: Option<usize>,
-    stats: bool,
+    level: StatsLevel,
     queue: f64,
-    eval: f64,
+    exec: f64,
 ) -> Response {
     if let Some(limit) = limit {
         let truncated = match &mut r.value {
@@ -212,17 +265,8 @@ fn query_response(
         }
     }
     let mut body = to_json(&r);
-    if stats {
-        body["data"]["stats"] = json!({
-            "timings": {
-                "evalTotalTime": eval,
-                "resultSortTime": 0.0,
-                "queryPreparationTime": 0.0,
-                "innerEvalTime": eval,
-                "execQueueTime": queue,
-                "execTotalTime": queue + eval,
-            }
-        });
+    if let Some(s) = stats.filter(|_| level != StatsLevel::None) {
+        body["data"]["stats"] = stats_json(&s, level, queue, exec);
     }
     super::params::json_response(StatusCode::OK, &body)
 }
@@ -242,8 +286,18 @@ async fn query(State(app): AppState, Form(p): Form) -> Result<Response, ApiError
     let t = p.time_or("time", now_ms())?;
     let limit = p.limit()?;
     let engine = app.engine(timeout(&p)?);
-    let (r, q, e) = run_query(&app, move |db| engine.instant(db, &expr, t)).await?;
-    Ok(query_response(r, limit, p.get("stats").is_some(), q, e))
+    let level = StatsLevel::of(&p);
+    let (r, q, e) = run_query(&app, move |db| {
+        if level == StatsLevel::None {
+            engine.instant(db, &expr, t).map(|r| (r, None))
+        } else {
+            engine
+                .instant_with_stats(db, &expr, t)
+                .map(|(r, s)| (r, Some(s)))
+        }
+    })
+    .await?;
+    Ok(query_response(r, limit, level, q, e))
 }
 
 async fn query_range(State(app): AppState, Form(p): Form) -> Result<Response, ApiError> {
@@ -276,8 +330,18 @@ async fn query_range(State(app): AppState, Form(p): Form) -> Result<Response, Ap
     let expr = parse_expr(&p)?;
     let limit = p.limit()?;
     let engine = app.engine(timeout(&p)?);
-    let (r, q, e) = run_query(&app, move |db| engine.range(db, &expr, start, end, step)).await?;
-    Ok(query_response(r, limit, p.get("stats").is_some(), q, e))
+    let level = StatsLevel::of(&p);
+    let (r, q, e) = run_query(&app, move |db| {
+        if level == StatsLevel::None {
+            engine.range(db, &expr, start, end, step).map(|r| (r, None))
+        } else {
+            engine
+                .range_with_stats(db, &expr, start, end, step)
+                .map(|(r, s)| (r, Some(s)))
+        }
+    })
+    .await?;
+    Ok(query_response(r, limit, level, q, e))
 }
 
 async fn format_query(Form(p): Form) -> Result<Response, ApiError> {
@@ -657,13 +721,14 @@ async fn status_runtime(State(app): AppState) -> Response {
 }
 
 async fn status_build() -> Response {
+    use super::build_info as b;
     success(json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "revision": "",
-        "branch": "",
-        "buildUser": "",
-        "buildDate": "",
-        "goVersion": "rust",
+        "version": b::VERSION,
+        "revision": b::REVISION,
+        "branch": b::BRANCH,
+        "buildUser": b::BUILD_USER,
+        "buildDate": b::BUILD_DATE,
+        "goVersion": b::COMPILER,
     }))
 }
 

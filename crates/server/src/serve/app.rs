@@ -12,7 +12,7 @@ use prom_scrape::manager::ScrapeManager;
 use prom_tsdb::Db;
 use tokio::sync::{Notify, Semaphore};
 
-use super::selfmetrics::HttpMetrics;
+use super::selfmetrics::{HttpMetrics, ScrapeMetrics};
 use super::{ServeArgs, Settings, load_config};
 
 /// Everything the handlers share.
@@ -36,6 +36,8 @@ pub struct App {
     pub queries_in_flight: AtomicU64,
     /// Request counts and durations by handler.
     pub http: HttpMetrics,
+    /// The scrape loops' timing, reported to by the scrape manager.
+    pub scrape: Arc<ScrapeMetrics>,
     reload_lock: tokio::sync::Mutex<()>,
     /// Whether the last reload succeeded.
     pub last_reload_ok: AtomicBool,
@@ -69,6 +71,7 @@ impl App {
             ready: AtomicBool::new(false),
             queries_in_flight: AtomicU64::new(0),
             http: HttpMetrics::default(),
+            scrape: Arc::default(),
             reload_lock: tokio::sync::Mutex::new(()),
             last_reload_ok: AtomicBool::new(true),
             last_reload_time: AtomicU64::new(unix_secs(start_time)),

@@ -18,6 +18,7 @@
 mod api;
 mod app;
 mod ast_json;
+pub mod build_info;
 mod federate;
 mod log;
 pub mod params;
@@ -323,7 +324,9 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
         "database open"
     );
     let db = Arc::new(db);
-    let manager = ScrapeManager::new(db.clone(), ManagerOptions::default());
+    let observer: Arc<dyn prom_scrape::manager::ScrapeObserver> = app.scrape.clone();
+    let manager =
+        ScrapeManager::with_observer(db.clone(), ManagerOptions::default(), Some(observer));
     if let Err(e) = manager.apply_config(&app.config()) {
         return Err(format!("applying the configuration: {e}"));
     }

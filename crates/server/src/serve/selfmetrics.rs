@@ -4,12 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use prom_exposition::encode::write_float;
 use prom_exposition::{Format, Parser, collect, encode_openmetrics};
+use prom_scrape::manager::ScrapeObserver;
+use prom_scrape::scrape::ScrapeError;
 
 use super::app::App;
 
@@ -92,6 +94,213 @@ impl HttpMetrics {
                 h.count
             );
         }
+    }
+}
+
+/// How far back a summary's quantiles look, as client_golang's default `MaxAge`.
+const SUMMARY_MAX_AGE: Duration = Duration::from_secs(600);
+/// The most observations a summary keeps for its quantiles; older ones go first.
+const SUMMARY_MAX_KEPT: usize = 100_000;
+/// The quantiles Prometheus's scrape summaries report.
+const SCRAPE_QUANTILES: [f64; 5] = [0.01, 0.05, 0.5, 0.9, 0.99];
+
+/// A summary: quantiles over the observations of the last ten minutes (exact, where
+/// client_golang's are within a small error), and a sum and count over all time.
+#[derive(Debug, Default)]
+struct Summary {
+    recent: std::collections::VecDeque<(Instant, f64)>,
+    sum: f64,
+    count: u64,
+}
+
+impl Summary {
+    fn observe(&mut self, v: f64, now: Instant) {
+        self.sum += v;
+        self.count += 1;
+        if self.recent.len() == SUMMARY_MAX_KEPT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((now, v));
+    }
+
+    /// The `q` quantiles of the last ten minutes' observations (NaN when there are none).
+    fn quantiles(&mut self, qs: &[f64], now: Instant) -> Vec<f64> {
+        while self
+            .recent
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) > SUMMARY_MAX_AGE)
+        {
+            self.recent.pop_front();
+        }
+        let mut v: Vec<f64> = self.recent.iter().map(|(_, v)| *v).collect();
+        v.sort_by(f64::total_cmp);
+        qs.iter()
+            .map(|q| {
+                if v.is_empty() {
+                    return f64::NAN;
+                }
+                // The nearest rank: the smallest value with at least q of them at or below.
+                let rank = (q * v.len() as f64).ceil() as usize;
+                v[rank.clamp(1, v.len()) - 1]
+            })
+            .collect()
+    }
+
+    /// Writes the family's lines for one label set (`labels` is `name="value"`).
+    fn render(&mut self, out: &mut String, name: &str, labels: &str, now: Instant) {
+        for (q, v) in SCRAPE_QUANTILES
+            .iter()
+            .zip(self.quantiles(&SCRAPE_QUANTILES, now))
+        {
+            let _ = write!(out, "{name}{{{labels},quantile=\"");
+            write_float(out, *q);
+            out.push_str("\"} ");
+            write_float(out, v);
+            out.push('\n');
+        }
+        let _ = write!(out, "{name}_sum{{{labels}}} ");
+        write_float(out, self.sum);
+        let _ = writeln!(out, "\n{name}_count{{{labels}}} {}", self.count);
+    }
+}
+
+/// A duration as Go's `time.Duration.String` prints it (`15s`, `1m0s`, `1.5s`, `500ms`), the
+/// spelling of Prometheus's `interval` label.
+pub fn go_duration_string(d: Duration) -> String {
+    let nanos = d.as_nanos();
+    if nanos == 0 {
+        return "0s".to_owned();
+    }
+    if nanos < 1_000_000_000 {
+        let (unit, div) = if nanos < 1_000 {
+            ("ns", 1)
+        } else if nanos < 1_000_000 {
+            ("µs", 1_000)
+        } else {
+            ("ms", 1_000_000)
+        };
+        return format!("{}{unit}", fraction(nanos, div));
+    }
+    let secs = nanos / 1_000_000_000;
+    let (h, m) = (secs / 3600, (secs / 60) % 60);
+    let s = fraction(nanos % 60_000_000_000, 1_000_000_000);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, m) => format!("{m}m{s}s"),
+        (h, m) => format!("{h}h{m}m{s}s"),
+    }
+}
+
+/// `n / div` in decimal without trailing zeros.
+fn fraction(n: u128, div: u128) -> String {
+    let (whole, rest) = (n / div, n % div);
+    if rest == 0 {
+        return whole.to_string();
+    }
+    let width = div.ilog10() as usize;
+    let digits = format!("{rest:0width$}");
+    format!("{whole}.{}", digits.trim_end_matches('0'))
+}
+
+/// The scrape loops' timing (`prometheus_target_interval_length_seconds`,
+/// `prometheus_target_sync_length_seconds`) and the scrapes that broke a limit.
+#[derive(Debug, Default)]
+pub struct ScrapeMetrics {
+    /// By the job's interval, as Go prints it.
+    intervals: Mutex<BTreeMap<String, Summary>>,
+    /// By job.
+    syncs: Mutex<BTreeMap<String, Summary>>,
+    exceeded_sample_limit: AtomicU64,
+    exceeded_body_size_limit: AtomicU64,
+}
+
+impl ScrapeObserver for ScrapeMetrics {
+    fn scraped(
+        &self,
+        interval: Duration,
+        since_previous: Option<Duration>,
+        error: Option<&ScrapeError>,
+    ) {
+        match error {
+            Some(ScrapeError::SampleLimit(_)) => {
+                self.exceeded_sample_limit.fetch_add(1, Ordering::Relaxed);
+            }
+            Some(ScrapeError::BodySizeLimit(_)) => {
+                self.exceeded_body_size_limit
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+        if let Some(d) = since_previous {
+            let mut map = self
+                .intervals
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            map.entry(go_duration_string(interval))
+                .or_default()
+                .observe(d.as_secs_f64(), Instant::now());
+        }
+    }
+
+    fn pool_synced(&self, job: &str, took: Duration) {
+        let mut map = self.syncs.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        match map.get_mut(job) {
+            Some(s) => s.observe(took.as_secs_f64(), now),
+            None => map
+                .entry(job.to_owned())
+                .or_default()
+                .observe(took.as_secs_f64(), now),
+        }
+    }
+}
+
+impl ScrapeMetrics {
+    fn render(&self, out: &mut String) {
+        let now = Instant::now();
+        let name = "prometheus_target_interval_length_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Actual intervals between scrapes.\n# TYPE {name} summary"
+        );
+        for (interval, s) in self
+            .intervals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter_mut()
+        {
+            s.render(
+                out,
+                name,
+                &format!("interval={}", label_value(interval)),
+                now,
+            );
+        }
+        let name = "prometheus_target_sync_length_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Actual interval to sync the scrape pool.\n# TYPE {name} summary"
+        );
+        for (job, s) in self
+            .syncs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter_mut()
+        {
+            s.render(out, name, &format!("scrape_job={}", label_value(job)), now);
+        }
+        counter(
+            out,
+            "prometheus_target_scrapes_exceeded_sample_limit_total",
+            "Total number of scrapes that hit the sample limit and were rejected.",
+            self.exceeded_sample_limit.load(Ordering::Relaxed) as f64,
+        );
+        counter(
+            out,
+            "prometheus_target_scrapes_exceeded_body_size_limit_total",
+            "Total number of scrapes that hit the body size limit",
+            self.exceeded_body_size_limit.load(Ordering::Relaxed) as f64,
+        );
     }
 }
 
@@ -230,11 +439,17 @@ pub fn render_text(app: &App) -> String {
         "Start time of the process since unix epoch in seconds.",
         start,
     );
-    let _ = writeln!(
-        out,
-        "# HELP prometheus_build_info A metric with a constant '1' value labeled by version, revision, branch, and goversion from which prometheus was built.\n# TYPE prometheus_build_info gauge\nprometheus_build_info{{branch=\"\",goversion=\"rust\",revision=\"\",version=\"{}\"}} 1",
-        env!("CARGO_PKG_VERSION")
-    );
+    {
+        use super::build_info as b;
+        let _ = writeln!(
+            out,
+            "# HELP prometheus_build_info A metric with a constant '1' value labeled by version, revision, branch, and goversion from which prometheus was built.\n# TYPE prometheus_build_info gauge\nprometheus_build_info{{branch={},goversion={},revision={},version={}}} 1",
+            label_value(b::BRANCH),
+            label_value(b::COMPILER),
+            label_value(b::REVISION),
+            label_value(b::VERSION),
+        );
+    }
     gauge(
         &mut out,
         "prometheus_config_last_reload_successful",
@@ -266,6 +481,7 @@ pub fn render_text(app: &App) -> String {
         app.args.query_max_concurrency as f64,
     );
     app.http.render(&mut out);
+    app.scrape.render(&mut out);
     if let Some(m) = app.scrape_manager() {
         let mut per_job: BTreeMap<String, u64> = BTreeMap::new();
         for t in m.targets() {
@@ -333,6 +549,68 @@ mod tests {
         let (families, errors) = collect(Parser::new(out.as_bytes(), Format::Text));
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(families.len(), 2);
+    }
+
+    #[test]
+    fn durations_print_as_go_prints_them() {
+        let ms = Duration::from_millis;
+        assert_eq!(go_duration_string(ms(15_000)), "15s");
+        assert_eq!(go_duration_string(ms(60_000)), "1m0s");
+        assert_eq!(go_duration_string(ms(90_500)), "1m30.5s");
+        assert_eq!(go_duration_string(ms(3_600_000)), "1h0m0s");
+        assert_eq!(go_duration_string(ms(500)), "500ms");
+        assert_eq!(go_duration_string(ms(1_500)), "1.5s");
+        assert_eq!(go_duration_string(Duration::ZERO), "0s");
+    }
+
+    #[test]
+    fn summaries_report_nearest_rank_quantiles_of_the_last_ten_minutes() {
+        let t0 = Instant::now();
+        let mut s = Summary::default();
+        s.observe(100.0, t0);
+        for i in 1..=100 {
+            s.observe(f64::from(i), t0 + Duration::from_secs(300));
+        }
+        let later = t0 + SUMMARY_MAX_AGE + Duration::from_secs(1);
+        // The first observation aged out of the quantiles, not of the sum and count.
+        assert_eq!(
+            s.quantiles(&SCRAPE_QUANTILES, later),
+            vec![1.0, 5.0, 50.0, 90.0, 99.0]
+        );
+        assert_eq!((s.sum, s.count), (5150.0, 101));
+        assert!(s.quantiles(&[0.5], later + SUMMARY_MAX_AGE)[0].is_nan());
+    }
+
+    #[test]
+    fn scrape_metrics_render_as_prometheus_names_them() {
+        let m = ScrapeMetrics::default();
+        let iv = Duration::from_secs(15);
+        m.scraped(iv, None, None);
+        m.scraped(iv, Some(Duration::from_millis(15_010)), None);
+        m.scraped(
+            iv,
+            Some(Duration::from_millis(14_990)),
+            Some(&ScrapeError::SampleLimit(1)),
+        );
+        m.pool_synced("node", Duration::from_millis(2));
+        let mut out = String::new();
+        m.render(&mut out);
+        assert!(out.contains(
+            "prometheus_target_interval_length_seconds{interval=\"15s\",quantile=\"0.5\"} 14.99\n"
+        ), "{out}");
+        assert!(out.contains(
+            "prometheus_target_interval_length_seconds{interval=\"15s\",quantile=\"0.99\"} 15.01\n"
+        ));
+        assert!(
+            out.contains("prometheus_target_interval_length_seconds_count{interval=\"15s\"} 2\n")
+        );
+        assert!(
+            out.contains("prometheus_target_sync_length_seconds_count{scrape_job=\"node\"} 1\n")
+        );
+        assert!(out.contains("prometheus_target_scrapes_exceeded_sample_limit_total 1\n"));
+        let (families, errors) = collect(Parser::new(out.as_bytes(), Format::Text));
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(families.len(), 4);
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod conformance;
 mod interop;
 mod promql_diff;
 mod serve;
+mod serve_grafana;
 mod serve_interop;
 mod serve_web;
 mod support;

@@ -186,6 +186,16 @@ impl Server {
     /// Starts `prom serve` on an ephemeral port with `data` as its data directory and waits
     /// until it reports ready.
     pub fn start(data: &Path, extra: &[&str]) -> Server {
+        let server = Server::spawn(data, extra);
+        server.wait_until(Duration::from_secs(60), "ready", || {
+            http(&server.addr, "GET", "/-/ready", &[], "").status == 200
+        });
+        server
+    }
+
+    /// Starts `prom serve` and returns as soon as it listens (it may still be replaying its
+    /// WAL).
+    pub fn spawn(data: &Path, extra: &[&str]) -> Server {
         let stderr_path = data.with_extension(format!("log{}", std::process::id()));
         let log = std::fs::File::create(&stderr_path).unwrap();
         let mut args = vec![
@@ -213,15 +223,11 @@ impl Server {
             );
             std::thread::sleep(Duration::from_millis(20));
         };
-        let server = Server {
+        Server {
             child,
             addr,
             stderr_path,
-        };
-        server.wait_until(Duration::from_secs(60), "ready", || {
-            http(&server.addr, "GET", "/-/ready", &[], "").status == 200
-        });
-        server
+        }
     }
 
     pub fn log(&self) -> String {
@@ -296,7 +302,47 @@ impl Drop for Server {
     }
 }
 
-fn config(dir: &Path, target: &str, extra_jobs: &str) -> PathBuf {
+/// The value of the sample line starting with `series ` in a text exposition.
+pub fn metric_value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("{series} missing from:\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+/// `/api/v1/status/buildinfo`'s data: prom's own semver version (which Grafana's version
+/// detection parses) and the build's details, never empty.
+pub fn assert_build_info(data: &Json) {
+    let version = data["version"].as_str().unwrap();
+    assert_eq!(version, env!("CARGO_PKG_VERSION"));
+    let core = version.split(['-', '+']).next().unwrap();
+    let parts: Vec<&str> = core.split('.').collect();
+    assert!(
+        parts.len() == 3
+            && parts
+                .iter()
+                .all(|p| p.parse::<u64>().is_ok() && (*p == "0" || !p.starts_with('0'))),
+        "not semver: {version}"
+    );
+    for k in ["revision", "branch", "buildUser", "buildDate", "goVersion"] {
+        assert!(!data[k].as_str().unwrap().is_empty(), "{k}: {data}");
+    }
+    let rev = data["revision"].as_str().unwrap();
+    assert!(
+        rev == "unknown" || (rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{rev}"
+    );
+    let go = data["goVersion"].as_str().unwrap();
+    assert!(go == "unknown" || go.starts_with("rustc "), "{go}");
+    let date = data["buildDate"].as_str().unwrap();
+    assert!(
+        date == "unknown" || (date.len() == 17 && &date[8..9] == "-"),
+        "{date}"
+    );
+}
+
+pub fn config(dir: &Path, target: &str, extra_jobs: &str) -> PathBuf {
     let path = dir.join("prometheus.yml");
     std::fs::write(
         &path,
@@ -308,7 +354,7 @@ fn config(dir: &Path, target: &str, extra_jobs: &str) -> PathBuf {
     path
 }
 
-fn tempdir() -> tempfile::TempDir {
+pub fn tempdir() -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix("prom-serve-")
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
@@ -340,7 +386,54 @@ fn serve_scrapes_a_target_and_answers_the_api() {
     assert_eq!(r.status, 200, "{}", r.body);
     let j = r.json();
     assert_eq!(j["data"]["resultType"], "vector");
-    assert!(j["data"]["stats"]["timings"]["execTotalTime"].is_number());
+    let stats = &j["data"]["stats"];
+    for k in [
+        "evalTotalTime",
+        "resultSortTime",
+        "queryPreparationTime",
+        "innerEvalTime",
+        "execQueueTime",
+        "execTotalTime",
+    ] {
+        assert!(stats["timings"][k].as_f64().unwrap() >= 0.0, "{k}: {stats}");
+    }
+    // Two series, one sample each within the lookback window at least.
+    let total = stats["samples"]["totalQueryableSamples"].as_u64().unwrap();
+    assert!(total >= 2, "{stats}");
+    assert!(
+        stats["samples"]["peakSamples"].as_u64().unwrap() >= 2,
+        "{stats}"
+    );
+    let per_step = stats["samples"]["totalQueryableSamplesPerStep"]
+        .as_array()
+        .unwrap();
+    assert_eq!(per_step.len(), 1, "{stats}");
+    assert_eq!(per_step[0][1].as_u64(), Some(total));
+    // Any other value: the totals without the per-step list; none: no stats at all.
+    let j = s
+        .get(&format!(
+            "/api/v1/query?query={}&stats=1",
+            enc("demo_requests_total")
+        ))
+        .json();
+    assert!(
+        j["data"]["stats"]["samples"]["totalQueryableSamples"]
+            .as_u64()
+            .unwrap()
+            >= 2
+    );
+    assert!(
+        j["data"]["stats"]["samples"]
+            .get("totalQueryableSamplesPerStep")
+            .is_none()
+    );
+    let j = s
+        .get(&format!(
+            "/api/v1/query?query={}",
+            enc("demo_requests_total")
+        ))
+        .json();
+    assert!(j["data"].get("stats").is_none(), "{j}");
 
     // Range query over the last minute.
     let now = std::time::SystemTime::now()
@@ -357,6 +450,19 @@ fn serve_scrapes_a_target_and_answers_the_api() {
     let values = j["data"]["result"][0]["values"].as_array().unwrap();
     assert!(!values.is_empty());
     assert!(values.iter().all(|p| p[1] == "21.5"));
+    let r = s.get(&format!(
+        "/api/v1/query_range?query={}&start={}&end={now}&step=1&stats=all",
+        enc("rate(demo_requests_total[5s])"),
+        now - 60.0
+    ));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let stats = r.json()["data"]["stats"]["samples"].clone();
+    let per_step = stats["totalQueryableSamplesPerStep"].as_array().unwrap();
+    assert_eq!(per_step.len(), 61, "one entry per step: {stats}");
+    assert!((per_step[0][0].as_f64().unwrap() - (now - 60.0)).abs() < 1e-3);
+    let sum: u64 = per_step.iter().map(|p| p[1].as_u64().unwrap()).sum();
+    assert!(sum >= 4, "two series scraped at least twice: {stats}");
+    assert_eq!(Some(sum), stats["totalQueryableSamples"].as_u64());
 
     // Series, labels, label values, with match[] and limit.
     let r = s.get(&format!(
@@ -422,7 +528,7 @@ fn serve_scrapes_a_target_and_answers_the_api() {
     // Status endpoints.
     let j = s.get("/api/v1/status/buildinfo").json();
     assert_eq!(j["status"], "success");
-    assert!(j["data"]["version"].is_string());
+    assert_build_info(&j["data"]);
     let j = s.get("/api/v1/status/config").json();
     assert!(
         j["data"]["yaml"]
@@ -538,6 +644,7 @@ fn serve_scrapes_a_target_and_answers_the_api() {
     assert_eq!(s.get("/-/healthy").status, 200);
 
     // Self-instrumentation in both formats.
+    let j_build = s.get("/api/v1/status/buildinfo").json()["data"].clone();
     let r = s.get("/metrics");
     assert!(
         r.header("content-type")
@@ -551,6 +658,15 @@ fn serve_scrapes_a_target_and_answers_the_api() {
         "process_cpu_seconds_total ",
         "process_resident_memory_bytes ",
         "prometheus_ready 1",
+        "prometheus_target_sync_length_seconds_count{scrape_job=\"demo\"} ",
+        "prometheus_target_scrapes_exceeded_sample_limit_total 0\n",
+        &format!(
+            "prometheus_build_info{{branch=\"{}\",goversion=\"{}\",revision=\"{}\",version=\"{}\"}} 1\n",
+            j_build["branch"].as_str().unwrap(),
+            j_build["goVersion"].as_str().unwrap(),
+            j_build["revision"].as_str().unwrap(),
+            env!("CARGO_PKG_VERSION")
+        ),
     ] {
         assert!(
             r.body.contains(name),
@@ -558,6 +674,18 @@ fn serve_scrapes_a_target_and_answers_the_api() {
             r.body
         );
     }
+    // The scrape loops measure their intervals: about the configured 1s.
+    let median = metric_value(
+        &r.body,
+        "prometheus_target_interval_length_seconds{interval=\"1s\",quantile=\"0.5\"}",
+    );
+    assert!((0.5..1.5).contains(&median), "median interval {median}");
+    let count = metric_value(
+        &r.body,
+        "prometheus_target_interval_length_seconds_count{interval=\"1s\"}",
+    );
+    // Two scrapes at least were waited for: one interval between them.
+    assert!(count >= 1.0, "intervals measured: {count}");
     let (_, errors) = prom_exposition::collect(prom_exposition::Parser::new(
         r.body.as_bytes(),
         prom_exposition::Format::Text,
@@ -735,4 +863,68 @@ fn bad_flags_and_configs_stop_the_start_with_a_reason() {
     );
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("bad.yml"), "{}", out.stderr);
+}
+
+/// Writes a WAL of `series` series with one sample each, now, straight through prom-tsdb.
+fn write_wal(data: &Path, series: usize) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let db = prom_tsdb::Db::open(data, prom_tsdb::Options::default()).unwrap();
+    let mut app = db.appender();
+    for i in 0..series {
+        let labels = prom_model::Labels::from_pairs(&[
+            ("__name__", "wal_replay_test"),
+            ("id", &i.to_string()),
+        ]);
+        prom_model::Appender::append(&mut app, None, &labels, now, i as f64).unwrap();
+        if i % 10_000 == 9_999 {
+            prom_model::Appender::commit(&mut app).unwrap();
+            app = db.appender();
+        }
+    }
+    prom_model::Appender::commit(&mut app).unwrap();
+    drop(app);
+    db.close().unwrap();
+}
+
+#[test]
+fn ready_is_503_while_the_wal_replays() {
+    const SERIES: usize = 150_000;
+    let dir = tempdir();
+    let data = dir.path().join("data");
+    write_wal(&data, SERIES);
+    let cfg = config(dir.path(), "127.0.0.1:1", "");
+    let s = Server::spawn(&data, &[&format!("--config.file={}", cfg.display())]);
+    // The listener binds before the database opens: /-/healthy answers at once, /-/ready and
+    // the query API say 503 until the replay is done.
+    let ready = s.get("/-/ready");
+    let healthy = s.get("/-/healthy");
+    let query = s.get("/api/v1/query?query=up");
+    let replay = s.get("/api/v1/status/walreplay").json();
+    let still_replaying = !s.log().contains("msg=\"database open\"");
+    assert!(
+        still_replaying,
+        "the replay of {SERIES} series ended before the first request; log:\n{}",
+        s.log()
+    );
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    assert_eq!(ready.body, "Service Unavailable");
+    assert_eq!(healthy.status, 200, "{}", healthy.body);
+    assert_eq!(query.status, 503, "{}", query.body);
+    assert_eq!(replay["data"]["current"], 0);
+    s.wait_until(Duration::from_secs(120), "the replay", || {
+        s.get("/-/ready").status == 200
+    });
+    assert_eq!(
+        s.value("count(wal_replay_test)"),
+        Some(SERIES as f64),
+        "every replayed series is queryable"
+    );
+    assert_eq!(
+        s.get("/api/v1/status/walreplay").json()["data"]["current"],
+        1
+    );
+    assert_eq!(s.stop(), 0);
 }
