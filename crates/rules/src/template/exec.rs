@@ -34,7 +34,10 @@ impl At<'_> {
         match self {
             At::Node(n) => match n {
                 Node::Text(_) => 0,
-                Node::Action { pos, .. } | Node::Template { pos, .. } | Node::Break(pos) | Node::Continue(pos) => *pos,
+                Node::Action { pos, .. }
+                | Node::Template { pos, .. }
+                | Node::Break(pos)
+                | Node::Continue(pos) => *pos,
                 Node::If(b) | Node::Range(b) | Node::With(b) => b.pos,
             },
             At::Pipe(p) => p.pos,
@@ -66,7 +69,12 @@ pub(crate) struct State<'t, 'f> {
 }
 
 impl<'t, 'f> State<'t, 'f> {
-    pub fn new(tmpl: &'t Template, funcs: &'t FuncMap<'f>, limits: &'t Limits, dot: &Value) -> Self {
+    pub fn new(
+        tmpl: &'t Template,
+        funcs: &'t FuncMap<'f>,
+        limits: &'t Limits,
+        dot: &Value,
+    ) -> Self {
         State {
             tmpl,
             funcs,
@@ -118,14 +126,20 @@ impl<'t, 'f> State<'t, 'f> {
     fn step(&mut self) -> R<()> {
         self.steps += 1;
         if self.steps > self.limits.max_steps {
-            return Err(self.error(format!("execution exceeded the limit of {} steps", self.limits.max_steps)));
+            return Err(self.error(format!(
+                "execution exceeded the limit of {} steps",
+                self.limits.max_steps
+            )));
         }
         Ok(())
     }
 
     fn enter(&mut self) -> R<()> {
         if self.depth >= self.limits.max_depth {
-            return Err(self.error(format!("exceeded maximum template depth ({})", self.limits.max_depth)));
+            return Err(self.error(format!(
+                "exceeded maximum template depth ({})",
+                self.limits.max_depth
+            )));
         }
         self.depth += 1;
         Ok(())
@@ -133,7 +147,10 @@ impl<'t, 'f> State<'t, 'f> {
 
     fn write(&mut self, s: &str) -> R<()> {
         if self.out.len() + s.len() > self.limits.max_output {
-            return Err(self.error(format!("output exceeds the limit of {} bytes", self.limits.max_output)));
+            return Err(self.error(format!(
+                "output exceeds the limit of {} bytes",
+                self.limits.max_output
+            )));
         }
         self.out.push_str(s);
         Ok(())
@@ -167,7 +184,11 @@ impl<'t, 'f> State<'t, 'f> {
                 let mark = self.vars.len();
                 let v = self.eval_pipeline(dot, &b.pipe)?;
                 let flow = if v.truth() {
-                    if matches!(node, Node::With(_)) { self.walk_list(&v, &b.list)? } else { self.walk_list(dot, &b.list)? }
+                    if matches!(node, Node::With(_)) {
+                        self.walk_list(&v, &b.list)?
+                    } else {
+                        self.walk_list(dot, &b.list)?
+                    }
                 } else if let Some(e) = &b.else_list {
                     self.walk_list(dot, e)?
                 } else {
@@ -180,20 +201,23 @@ impl<'t, 'f> State<'t, 'f> {
             Node::Range(b) => {
                 self.enter()?;
                 let mark = self.vars.len();
-                self.walk_range(dot, node, b)?;
+                self.walk_range(dot, b)?;
                 self.vars.truncate(mark);
                 self.depth -= 1;
             }
             Node::Template { name, pipe, .. } => {
                 let Some(tree) = self.tmpl.defs.get(name) else {
-                    return Err(self.error(format!("template {} not defined", super::fmt::quote(name))));
+                    return Err(
+                        self.error(format!("template {} not defined", super::fmt::quote(name)))
+                    );
                 };
                 self.enter()?;
                 let new_dot = match pipe {
                     Some(p) => self.eval_pipeline(dot, p)?,
                     None => Value::Nil,
                 };
-                let saved_vars = std::mem::replace(&mut self.vars, vec![("$".to_string(), new_dot.clone())]);
+                let saved_vars =
+                    std::mem::replace(&mut self.vars, vec![("$".to_string(), new_dot.clone())]);
                 let saved_name = std::mem::replace(&mut self.name, &tree.name);
                 let r = self.walk_list(&new_dot, &tree.root);
                 self.vars = saved_vars;
@@ -207,7 +231,7 @@ impl<'t, 'f> State<'t, 'f> {
         Ok(Flow::Normal)
     }
 
-    fn walk_range(&mut self, dot: &Value, node: &'t Node, b: &'t super::parse::Branch) -> R<()> {
+    fn walk_range(&mut self, dot: &Value, b: &'t super::parse::Branch) -> R<()> {
         let val = self.eval_pipeline(dot, &b.pipe)?;
         let mark = self.vars.len();
         let ndecl = b.pipe.decl.len();
@@ -217,7 +241,11 @@ impl<'t, 'f> State<'t, 'f> {
             ran = true;
             if ndecl > 0 {
                 if b.pipe.is_assign {
-                    let v = if ndecl > 1 { index.clone() } else { elem.clone() };
+                    let v = if ndecl > 1 {
+                        index.clone()
+                    } else {
+                        elem.clone()
+                    };
                     s.set_var(&b.pipe.decl[0], v)?;
                 } else if let Some(top) = s.vars.len().checked_sub(1) {
                     s.vars[top].1 = elem.clone();
@@ -244,14 +272,18 @@ impl<'t, 'f> State<'t, 'f> {
             }
             Value::Vector(v) => {
                 for (i, e) in v.iter().enumerate() {
-                    if iterate(self, Value::Int(i as i64), Value::Sample(Some(e.clone())))? == Flow::Break {
+                    if iterate(self, Value::Int(i as i64), Value::Sample(Some(e.clone())))?
+                        == Flow::Break
+                    {
                         break;
                     }
                 }
             }
             Value::Labels(m) => {
                 for (k, v) in m.iter() {
-                    if iterate(self, Value::String(k.clone()), Value::String(v.clone()))? == Flow::Break {
+                    if iterate(self, Value::String(k.clone()), Value::String(v.clone()))?
+                        == Flow::Break
+                    {
                         break;
                     }
                 }
@@ -265,7 +297,9 @@ impl<'t, 'f> State<'t, 'f> {
             }
             Value::Int(n) => {
                 if ndecl > 1 {
-                    return Err(self.error(format!("can't use {n} to iterate over more than one variable")));
+                    return Err(self.error(format!(
+                        "can't use {n} to iterate over more than one variable"
+                    )));
                 }
                 for i in 0..*n {
                     if iterate(self, Value::Int(i), Value::Int(i))? == Flow::Break {
@@ -275,14 +309,11 @@ impl<'t, 'f> State<'t, 'f> {
             }
             Value::Nil => {}
             other => {
-                self.at(At::Node(node));
                 return Err(self.error(format!("range can't iterate over {}", sprint_value(other))));
             }
         }
-        if !ran {
-            if let Some(e) = &b.else_list {
-                self.walk_list(dot, e)?;
-            }
+        if !ran && let Some(e) = &b.else_list {
+            self.walk_list(dot, e)?;
         }
         Ok(())
     }
@@ -332,9 +363,13 @@ impl<'t, 'f> State<'t, 'f> {
         self.step()?;
         let first = &cmd.args[0];
         match first {
-            Arg::Field { idents, .. } => return self.eval_field_chain(dot, dot.clone(), first, idents, &cmd.args, fin),
+            Arg::Field { idents, .. } => {
+                return self.eval_field_chain(dot, dot.clone(), first, idents, &cmd.args, fin);
+            }
             Arg::Chain { .. } => return self.eval_chain(dot, first, &cmd.args, fin),
-            Arg::Identifier { name, .. } => return self.eval_function(dot, first, name, At::Cmd(cmd), &cmd.args, fin),
+            Arg::Identifier { name, .. } => {
+                return self.eval_function(dot, first, name, At::Cmd(cmd), &cmd.args, fin);
+            }
             Arg::Pipe(p) => {
                 self.not_a_function(&cmd.args, &fin)?;
                 self.enter()?;
@@ -353,16 +388,26 @@ impl<'t, 'f> State<'t, 'f> {
             Arg::Nil(_) => Err(self.error("nil is not a command")),
             Arg::Number(_, n) => self.ideal_constant(n),
             Arg::String { text, .. } => Ok(Value::String(text.clone())),
-            _ => Err(self.error(format!("can't evaluate command {}", super::fmt::quote(&first.to_string())))),
+            _ => Err(self.error(format!(
+                "can't evaluate command {}",
+                super::fmt::quote(&first.to_string())
+            ))),
         }
     }
 
     fn ideal_constant(&self, n: &super::parse::Number) -> R<Value> {
-        let hex_int = n.text.trim_start_matches(['+', '-']).to_ascii_lowercase().starts_with("0x") && !n.text.contains(['p', 'P']);
-        if !n.is_char && !hex_int && n.text.contains(['.', 'e', 'E', 'p', 'P']) {
-            if let Some(f) = n.float {
-                return Ok(Value::Float(f));
-            }
+        let hex_int = n
+            .text
+            .trim_start_matches(['+', '-'])
+            .to_ascii_lowercase()
+            .starts_with("0x")
+            && !n.text.contains(['p', 'P']);
+        if !n.is_char
+            && !hex_int
+            && n.text.contains(['.', 'e', 'E', 'p', 'P'])
+            && let Some(f) = n.float
+        {
+            return Ok(Value::Float(f));
         }
         match n.int {
             Some(i) => Ok(Value::Int(i)),
@@ -370,20 +415,48 @@ impl<'t, 'f> State<'t, 'f> {
         }
     }
 
-    fn eval_variable(&mut self, dot: &Value, node: &'t Arg, args: &'t [Arg], fin: Option<Value>) -> R<Value> {
+    fn eval_variable(
+        &mut self,
+        dot: &Value,
+        node: &'t Arg,
+        args: &'t [Arg],
+        fin: Option<Value>,
+    ) -> R<Value> {
         self.at(At::Arg(node));
-        let Arg::Variable { idents, .. } = node else { unreachable_node() };
+        let Arg::Variable { idents, .. } = node else {
+            unreachable_node()
+        };
         let value = self.var_value(&idents[0])?;
         if idents.len() == 1 {
-            self.not_a_function(if args.is_empty() { std::slice::from_ref(node) } else { args }, &fin)?;
+            self.not_a_function(
+                if args.is_empty() {
+                    std::slice::from_ref(node)
+                } else {
+                    args
+                },
+                &fin,
+            )?;
             return Ok(value);
         }
         self.eval_field_chain(dot, value, node, &idents[1..], args, fin)
     }
 
-    fn eval_chain(&mut self, dot: &Value, node: &'t Arg, args: &'t [Arg], fin: Option<Value>) -> R<Value> {
+    fn eval_chain(
+        &mut self,
+        dot: &Value,
+        node: &'t Arg,
+        args: &'t [Arg],
+        fin: Option<Value>,
+    ) -> R<Value> {
         self.at(At::Arg(node));
-        let Arg::Chain { node: inner, fields, .. } = node else { unreachable_node() };
+        let Arg::Chain {
+            node: inner,
+            fields,
+            ..
+        } = node
+        else {
+            unreachable_node()
+        };
         if let Arg::Nil(_) = inner.as_ref() {
             return Err(self.error(format!("indirection through explicit nil in {node}")));
         }
@@ -424,7 +497,12 @@ impl<'t, 'f> State<'t, 'f> {
         let field = |v: Option<Value>| -> Option<Value> { v };
         let found = match &receiver {
             Value::Nil => return Ok(Value::Nil),
-            Value::Struct(s) => field(s.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())),
+            Value::Struct(s) => field(
+                s.fields
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v.clone()),
+            ),
             Value::Sample(Some(s)) => match name {
                 "Labels" => Some(Value::Labels(Arc::new(s.labels.clone()))),
                 "Value" => Some(Value::Float(s.value)),
@@ -450,11 +528,16 @@ impl<'t, 'f> State<'t, 'f> {
         match found {
             Some(v) => {
                 if has_args {
-                    return Err(self.error(format!("{name} has arguments but cannot be invoked as function")));
+                    return Err(self.error(format!(
+                        "{name} has arguments but cannot be invoked as function"
+                    )));
                 }
                 Ok(v)
             }
-            None => Err(self.error(format!("can't evaluate field {name} in type {}", receiver.type_name()))),
+            None => Err(self.error(format!(
+                "can't evaluate field {name} in type {}",
+                receiver.type_name()
+            ))),
         }
     }
 
@@ -477,14 +560,25 @@ impl<'t, 'f> State<'t, 'f> {
         let funcs = self.funcs;
         match funcs.get(name) {
             Some(f) => self.eval_call(dot, f, cmd, name, args, fin),
-            None => Err(self.error(format!("{} is not a defined function", super::fmt::quote(name)))),
+            None => Err(self.error(format!(
+                "{} is not a defined function",
+                super::fmt::quote(name)
+            ))),
         }
     }
 
-    fn eval_and_or(&mut self, dot: &Value, name: &str, args: &'t [Arg], fin: Option<Value>) -> R<Value> {
+    fn eval_and_or(
+        &mut self,
+        dot: &Value,
+        name: &str,
+        args: &'t [Arg],
+        fin: Option<Value>,
+    ) -> R<Value> {
         let rest = if args.is_empty() { args } else { &args[1..] };
         if rest.len() + usize::from(fin.is_some()) < 1 {
-            return Err(self.error(format!("wrong number of args for {name}: want at least 1 got 0")));
+            return Err(self.error(format!(
+                "wrong number of args for {name}: want at least 1 got 0"
+            )));
         }
         let mut v = Value::Nil;
         for a in rest {
@@ -513,28 +607,48 @@ impl<'t, 'f> State<'t, 'f> {
         let num_fixed = f.params.len();
         if f.variadic.is_some() {
             if num_in < num_fixed {
-                return Err(self.error(format!("wrong number of args for {name}: want at least {num_fixed} got {}", args.len())));
+                return Err(self.error(format!(
+                    "wrong number of args for {name}: want at least {num_fixed} got {}",
+                    args.len()
+                )));
             }
         } else if num_in != num_fixed {
-            return Err(self.error(format!("wrong number of args for {name}: want {num_fixed} got {num_in}")));
+            return Err(self.error(format!(
+                "wrong number of args for {name}: want {num_fixed} got {num_in}"
+            )));
         }
         let mut argv = Vec::with_capacity(num_in);
         for (i, a) in args.iter().enumerate() {
-            let ty = if i < num_fixed { f.params[i] } else { f.variadic.unwrap_or(Ty::Any) };
+            let ty = if i < num_fixed {
+                f.params[i]
+            } else {
+                f.variadic.unwrap_or(Ty::Any)
+            };
             argv.push(self.eval_arg(dot, ty, a)?);
         }
         if let Some(v) = fin {
-            let ty = if num_in - 1 < num_fixed { f.params[num_in - 1] } else { f.variadic.unwrap_or(Ty::Any) };
+            let ty = if num_in - 1 < num_fixed {
+                f.params[num_in - 1]
+            } else {
+                f.variadic.unwrap_or(Ty::Any)
+            };
             argv.push(self.validate_type(v, ty)?);
         }
-        let name_for_call = if name == "call" { args.first().map(|a| a.to_string()) } else { None };
+        let name_for_call = if name == "call" {
+            args.first().map(|a| a.to_string())
+        } else {
+            None
+        };
         let result = (f.call)(argv, name_for_call.as_deref());
         match result {
             Ok(v) => {
-                if let Value::String(s) = &v {
-                    if s.len() > self.limits.max_output {
-                        return Err(self.error(format!("{name} result exceeds the limit of {} bytes", self.limits.max_output)));
-                    }
+                if let Value::String(s) = &v
+                    && s.len() > self.limits.max_output
+                {
+                    return Err(self.error(format!(
+                        "{name} result exceeds the limit of {} bytes",
+                        self.limits.max_output
+                    )));
                 }
                 Ok(v)
             }
@@ -552,7 +666,9 @@ impl<'t, 'f> State<'t, 'f> {
         let ok = match (&v, ty) {
             (Value::Nil, Ty::Sample) => return Ok(Value::Sample(None)),
             (Value::Nil, Ty::Vector) => return Ok(Value::Vector(Arc::new(Vec::new()))),
-            (Value::Nil, _) => return Err(self.error(format!("invalid value; expected {}", ty.go_name()))),
+            (Value::Nil, _) => {
+                return Err(self.error(format!("invalid value; expected {}", ty.go_name())));
+            }
             (Value::String(_), Ty::String)
             | (Value::Float(_), Ty::Float)
             | (Value::Int(_), Ty::Int)
@@ -562,7 +678,11 @@ impl<'t, 'f> State<'t, 'f> {
             _ => false,
         };
         if !ok {
-            return Err(self.error(format!("wrong type for value; expected {}; got {}", ty.go_name(), v.type_name())));
+            return Err(self.error(format!(
+                "wrong type for value; expected {}; got {}",
+                ty.go_name(),
+                v.type_name()
+            )));
         }
         Ok(v)
     }
@@ -579,7 +699,14 @@ impl<'t, 'f> State<'t, 'f> {
                     _ => Err(self.error(format!("cannot assign nil to {}", ty.go_name()))),
                 };
             }
-            Arg::Field { idents, .. } => self.eval_field_chain(dot, dot.clone(), arg, idents, std::slice::from_ref(arg), None)?,
+            Arg::Field { idents, .. } => self.eval_field_chain(
+                dot,
+                dot.clone(),
+                arg,
+                idents,
+                std::slice::from_ref(arg),
+                None,
+            )?,
             Arg::Variable { .. } => self.eval_variable(dot, arg, &[], None)?,
             Arg::Pipe(p) => {
                 self.enter()?;
@@ -587,7 +714,9 @@ impl<'t, 'f> State<'t, 'f> {
                 self.depth -= 1;
                 v?
             }
-            Arg::Identifier { name, .. } => self.eval_function(dot, arg, name, At::Arg(arg), &[], None)?,
+            Arg::Identifier { name, .. } => {
+                self.eval_function(dot, arg, name, At::Arg(arg), &[], None)?
+            }
             Arg::Chain { .. } => self.eval_chain(dot, arg, &[], None)?,
             Arg::Bool(_, b) => {
                 return match ty {
@@ -619,7 +748,10 @@ impl<'t, 'f> State<'t, 'f> {
             Ty::Float => self.error(format!("expected float; found {arg}")),
             Ty::Int => self.error(format!("expected integer; found {arg}")),
             Ty::String => self.error(format!("expected string; found {arg}")),
-            _ => self.error(format!("can't handle {arg} for arg of type {}", ty.go_name())),
+            _ => self.error(format!(
+                "can't handle {arg} for arg of type {}",
+                ty.go_name()
+            )),
         }
     }
 }
@@ -643,6 +775,10 @@ fn print_top(v: &Value) -> String {
 
 /// Builds the `map[string]interface {}` that `args` returns.
 pub(crate) fn args_map(args: Vec<Value>) -> Value {
-    let m: BTreeMap<String, Value> = args.into_iter().enumerate().map(|(i, v)| (format!("arg{i}"), v)).collect();
+    let m: BTreeMap<String, Value> = args
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| (format!("arg{i}"), v))
+        .collect();
     Value::Map(Arc::new(m))
 }

@@ -35,8 +35,9 @@ fn quote_with(s: &str, ascii_only: bool) -> String {
 
 /// An approximation of Go's `unicode.IsPrint` for non-ASCII characters.
 fn is_printable(c: char) -> bool {
-    !c.is_control() && !matches!(c as u32, 0x80..=0x9f | 0xad | 0x2028 | 0x2029 | 0xfeff | 0xfff9..=0xfffb)
-        && !(c.is_whitespace() && c != ' ')
+    let format_or_control = c.is_control()
+        || matches!(c as u32, 0x80..=0x9f | 0xad | 0x2028 | 0x2029 | 0xfeff | 0xfff9..=0xfffb);
+    !format_or_control && (c == ' ' || !c.is_whitespace())
 }
 
 /// Decimal digits of a finite, non-negative float (no leading or trailing zeros) and the
@@ -100,7 +101,11 @@ fn fmt_f(out: &mut String, digs: &Digits, prec: usize) {
         out.push('.');
         for i in 1..=prec as i32 {
             let j = digs.dp + i - 1;
-            let c = if j >= 0 { digs.d.get(j as usize).map_or('0', |&b| b as char) } else { '0' };
+            let c = if j >= 0 {
+                digs.d.get(j as usize).map_or('0', |&b| b as char)
+            } else {
+                '0'
+            };
             out.push(c);
         }
     }
@@ -113,7 +118,11 @@ pub(crate) fn format_float(v: f64, verb: char, prec: Option<usize>) -> String {
         return "NaN".into();
     }
     if v.is_infinite() {
-        return if v > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     let mut out = String::new();
     if v.is_sign_negative() {
@@ -288,7 +297,11 @@ pub(crate) fn sprintf(format: &str, args: &[Value]) -> String {
             }
             Some(v) => {
                 if verb == 'T' {
-                    let t = if matches!(v, Value::Nil) { "<nil>".to_string() } else { v.type_name() };
+                    let t = if matches!(v, Value::Nil) {
+                        "<nil>".to_string()
+                    } else {
+                        v.type_name()
+                    };
                     p.pad_str(&t);
                 } else {
                     p.print_arg(v, verb);
@@ -321,7 +334,12 @@ fn take_num(chars: &mut std::iter::Peekable<std::str::CharIndices<'_>>) -> Optio
     let mut n: Option<usize> = None;
     while let Some(&(_, c)) = chars.peek() {
         let Some(d) = c.to_digit(10) else { break };
-        n = Some(n.unwrap_or(0).saturating_mul(10).saturating_add(d as usize).min(1_000_000));
+        n = Some(
+            n.unwrap_or(0)
+                .saturating_mul(10)
+                .saturating_add(d as usize)
+                .min(1_000_000),
+        );
         chars.next();
     }
     n
@@ -384,10 +402,10 @@ impl Printer {
     }
 
     fn print_arg(&mut self, v: &Value, verb: char) {
-        self.print_value(v, verb, 0);
+        self.print_value(v, verb);
     }
 
-    fn print_value(&mut self, v: &Value, verb: char, depth: usize) {
+    fn print_value(&mut self, v: &Value, verb: char) {
         match v {
             Value::Nil => match verb {
                 'v' => self.pad_str("<nil>"),
@@ -400,7 +418,9 @@ impl Printer {
             Value::Int(i) => self.fmt_int(*i, verb, v),
             Value::Float(f) => match verb {
                 'v' => self.fmt_float(*f, 'g', None),
-                'e' | 'E' | 'f' | 'F' => self.fmt_float(*f, verb, Some(self.flags.prec.unwrap_or(6))),
+                'e' | 'E' | 'f' | 'F' => {
+                    self.fmt_float(*f, verb, Some(self.flags.prec.unwrap_or(6)))
+                }
                 'g' | 'G' => self.fmt_float(*f, verb, self.flags.prec),
                 _ => self.bad_verb(v, verb),
             },
@@ -433,7 +453,7 @@ impl Printer {
                     }
                     self.fmt_string(k, verb, &Value::String(k.clone()));
                     self.out.push(':');
-                    self.print_value(val, verb, depth + 1);
+                    self.print_value(val, verb);
                 }
                 self.out.push(']');
             }
@@ -443,7 +463,7 @@ impl Printer {
                     if i > 0 {
                         self.out.push(' ');
                     }
-                    self.print_value(e, verb, depth + 1);
+                    self.print_value(e, verb);
                 }
                 self.out.push(']');
             }
@@ -465,7 +485,7 @@ impl Printer {
                     if i > 0 {
                         self.out.push(' ');
                     }
-                    self.print_value(f, verb, depth + 1);
+                    self.print_value(f, verb);
                 }
                 self.out.push('}');
             }
@@ -474,9 +494,9 @@ impl Printer {
 
     fn print_sample(&mut self, s: &super::value::Sample, verb: char) {
         self.out.push_str("&{");
-        self.print_value(&Value::Labels(std::sync::Arc::new(s.labels.clone())), verb, 1);
+        self.print_value(&Value::Labels(std::sync::Arc::new(s.labels.clone())), verb);
         self.out.push(' ');
-        self.print_value(&Value::Float(s.value), verb, 1);
+        self.print_value(&Value::Float(s.value), verb);
         self.out.push('}');
     }
 
@@ -490,7 +510,10 @@ impl Printer {
                 self.pad_str(&s);
             }
             'q' => {
-                let q = if self.flags.sharp && !s.contains('`') && !s.chars().any(|c| c.is_control() && c != '\t') {
+                let q = if self.flags.sharp
+                    && !s.contains('`')
+                    && !s.chars().any(|c| c.is_control() && c != '\t')
+                {
                     format!("`{s}`")
                 } else {
                     quote_with(s, self.flags.plus)
@@ -528,24 +551,34 @@ impl Printer {
             'x' => format!("{u:x}"),
             'X' => format!("{u:X}"),
             'c' => {
-                let c = char::from_u32(i as u32).filter(|_| (0..=0x10ffff).contains(&i)).unwrap_or('\u{fffd}');
+                let c = char::from_u32(i as u32)
+                    .filter(|_| (0..=0x10ffff).contains(&i))
+                    .unwrap_or('\u{fffd}');
                 self.pad_str(&c.to_string());
                 return;
             }
             'q' => {
-                let c = char::from_u32(i as u32).filter(|_| (0..=0x10ffff).contains(&i)).unwrap_or('\u{fffd}');
+                let c = char::from_u32(i as u32)
+                    .filter(|_| (0..=0x10ffff).contains(&i))
+                    .unwrap_or('\u{fffd}');
                 let q = quote(&c.to_string());
                 let inner = &q[1..q.len() - 1];
-                let inner = if inner == "\\\"" { "\"".to_string() } else if c == '\'' { "\\'".to_string() } else { inner.to_string() };
+                let inner = if inner == "\\\"" {
+                    "\"".to_string()
+                } else if c == '\'' {
+                    "\\'".to_string()
+                } else {
+                    inner.to_string()
+                };
                 self.pad_str(&format!("'{inner}'"));
                 return;
             }
             'U' => {
                 let mut s = format!("U+{u:04X}");
-                if self.flags.sharp {
-                    if let Some(c) = char::from_u32(u as u32).filter(|c| is_printable(*c)) {
-                        s.push_str(&format!(" '{c}'"));
-                    }
+                if self.flags.sharp
+                    && let Some(c) = char::from_u32(u as u32).filter(|c| is_printable(*c))
+                {
+                    s.push_str(&format!(" '{c}'"));
                 }
                 self.pad_str(&s);
                 return;
@@ -594,10 +627,7 @@ impl Printer {
     }
 
     fn fmt_float(&mut self, f: f64, verb: char, prec: Option<usize>) {
-        let mut num = format_float(f, verb, prec);
-        if verb == 'F' {
-            num = num.replace("Inf", "Inf");
-        }
+        let num = format_float(f, verb, prec);
         let (sign, body) = match num.strip_prefix('-') {
             Some(b) => ("-", b.to_string()),
             None => (
@@ -612,13 +642,26 @@ impl Printer {
             ),
         };
         if f.is_nan() {
-            let s = format!("{}NaN", if self.flags.plus { "+" } else if self.flags.space { " " } else { "" });
+            let s = format!(
+                "{}NaN",
+                if self.flags.plus {
+                    "+"
+                } else if self.flags.space {
+                    " "
+                } else {
+                    ""
+                }
+            );
             self.pad_with(&s, false);
             return;
         }
         if f.is_infinite() {
             let s = if f > 0.0 {
-                if self.flags.space && !self.flags.plus { " Inf".to_string() } else { "+Inf".to_string() }
+                if self.flags.space && !self.flags.plus {
+                    " Inf".to_string()
+                } else {
+                    "+Inf".to_string()
+                }
             } else {
                 "-Inf".to_string()
             };
@@ -628,7 +671,8 @@ impl Printer {
         let w = self.flags.width.unwrap_or(0);
         if self.flags.zero && !self.flags.minus && w > sign.len() + body.len() {
             self.out.push_str(sign);
-            self.out.extend(std::iter::repeat_n('0', w - sign.len() - body.len()));
+            self.out
+                .extend(std::iter::repeat_n('0', w - sign.len() - body.len()));
             self.out.push_str(&body);
             return;
         }
@@ -671,25 +715,89 @@ mod tests {
     #[test]
     fn printf_like_go() {
         let s = |f: &str, a: Vec<Value>| sprintf(f, &a);
-        assert_eq!(s("%d|%5d|%-5d|%05d", vec![Value::Int(3), Value::Int(-3), Value::Int(3), Value::Int(-3)]), "3|   -3|3    |-0003");
-        assert_eq!(s("%.2f %8.3f %-8.1f|", vec![1.005.into(), 3.14159.into(), 2.0.into()]), "1.00    3.142 2.0     |");
-        assert_eq!(s("%s %q %v %x", vec!["a".into(), "b\n".into(), "c".into(), "hi".into()]), "a \"b\\n\" c 6869");
+        assert_eq!(
+            s(
+                "%d|%5d|%-5d|%05d",
+                vec![Value::Int(3), Value::Int(-3), Value::Int(3), Value::Int(-3)]
+            ),
+            "3|   -3|3    |-0003"
+        );
+        assert_eq!(
+            s(
+                "%.2f %8.3f %-8.1f|",
+                vec![1.005.into(), 3.14659.into(), 2.0.into()]
+            ),
+            "1.00    3.147 2.0     |"
+        );
+        assert_eq!(
+            s(
+                "%s %q %v %x",
+                vec!["a".into(), "b\n".into(), "c".into(), "hi".into()]
+            ),
+            "a \"b\\n\" c 6869"
+        );
         assert_eq!(s("%d", vec!["x".into()]), "%!d(string=x)");
         assert_eq!(s("%d %d", vec![Value::Int(1)]), "1 %!d(MISSING)");
-        assert_eq!(s("%d", vec![Value::Int(1), "a".into()]), "1%!(EXTRA string=a)");
+        assert_eq!(
+            s("%d", vec![Value::Int(1), "a".into()]),
+            "1%!(EXTRA string=a)"
+        );
         assert_eq!(s("%t %v %%", vec![true.into(), Value::Nil]), "true <nil> %");
-        assert_eq!(s("%e %g %G", vec![1234.5678.into(), 1e-7.into(), 1e21.into()]), "1.234568e+03 1e-07 1E+21");
-        assert_eq!(s("%v %v %v", vec![f64::INFINITY.into(), f64::NEG_INFINITY.into(), f64::NAN.into()]), "+Inf -Inf NaN");
-        assert_eq!(s("%x %X %o %b %c", vec![Value::Int(255), Value::Int(255), Value::Int(8), Value::Int(5), Value::Int(65)]), "ff FF 10 101 A");
-        assert_eq!(s("%+d %+.1f % d", vec![Value::Int(5), 2.25.into(), Value::Int(7)]), "+5 +2.2  7");
-        assert_eq!(s("%.3s|%6s|%-6s|", vec!["abcdef".into(), "ab".into(), "ab".into()]), "abc|    ab|ab    |");
-        assert_eq!(s("%s", vec![Value::labels([("a", "b"), ("c", "d")])]), "map[a:b c:d]");
+        assert_eq!(
+            s("%e %g %G", vec![1234.5678.into(), 1e-7.into(), 1e21.into()]),
+            "1.234568e+03 1e-07 1E+21"
+        );
+        assert_eq!(
+            s(
+                "%v %v %v",
+                vec![
+                    f64::INFINITY.into(),
+                    f64::NEG_INFINITY.into(),
+                    f64::NAN.into()
+                ]
+            ),
+            "+Inf -Inf NaN"
+        );
+        assert_eq!(
+            s(
+                "%x %X %o %b %c",
+                vec![
+                    Value::Int(255),
+                    Value::Int(255),
+                    Value::Int(8),
+                    Value::Int(5),
+                    Value::Int(65)
+                ]
+            ),
+            "ff FF 10 101 A"
+        );
+        assert_eq!(
+            s(
+                "%+d %+.1f % d",
+                vec![Value::Int(5), 2.25.into(), Value::Int(7)]
+            ),
+            "+5 +2.2  7"
+        );
+        assert_eq!(
+            s(
+                "%.3s|%6s|%-6s|",
+                vec!["abcdef".into(), "ab".into(), "ab".into()]
+            ),
+            "abc|    ab|ab    |"
+        );
+        assert_eq!(
+            s("%s", vec![Value::labels([("a", "b"), ("c", "d")])]),
+            "map[a:b c:d]"
+        );
         assert_eq!(s("%", vec![]), "%!(NOVERB)");
     }
 
     #[test]
     fn sprint_spacing() {
-        assert_eq!(sprint(&[Value::Int(1), Value::Int(2), "a".into(), Value::Int(3)]), "1 2a3");
+        assert_eq!(
+            sprint(&[Value::Int(1), Value::Int(2), "a".into(), Value::Int(3)]),
+            "1 2a3"
+        );
         assert_eq!(sprintln(&[Value::Int(1), "a".into()]), "1 a\n");
     }
 }

@@ -4,10 +4,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
+use super::TemplateQuery;
 use super::fmt::{quote, sprint, sprintf, sprintln};
 use super::time::{format_duration, format_time, go_format};
 use super::value::{Sample, Value};
-use super::TemplateQuery;
 
 /// The Go type a function parameter declares; arguments are checked against it as Go's
 /// `text/template` does (`wrong type for value; expected string; got float64`).
@@ -57,7 +57,10 @@ pub struct Callable<'a> {
 
 impl fmt::Debug for Callable<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Callable").field("params", &self.params).field("variadic", &self.variadic).finish()
+        f.debug_struct("Callable")
+            .field("params", &self.params)
+            .field("variadic", &self.variadic)
+            .finish()
     }
 }
 
@@ -82,7 +85,14 @@ impl<'a> FuncMap<'a> {
         variadic: Option<Ty>,
         body: impl Fn(Vec<Value>, Option<&str>) -> Result<Value, String> + 'a,
     ) -> &mut Self {
-        self.map.insert(name, Callable { params, variadic, call: Box::new(body) });
+        self.map.insert(
+            name,
+            Callable {
+                params,
+                variadic,
+                call: Box::new(body),
+            },
+        );
         self
     }
 
@@ -97,7 +107,11 @@ impl<'a> FuncMap<'a> {
 
     /// Prometheus's template functions (`query`, `humanize`, `title`, …) for an evaluation at
     /// `at_ms` with the given external URL, querying through `query` when there is one.
-    pub fn prometheus(query: Option<&'a dyn TemplateQuery>, at_ms: i64, external_url: &'a str) -> Self {
+    pub fn prometheus(
+        query: Option<&'a dyn TemplateQuery>,
+        at_ms: i64,
+        external_url: &'a str,
+    ) -> Self {
         let mut m = FuncMap::new();
         m.insert("query", &[Ty::String], None, move |a, _| {
             let q = query.ok_or_else(|| "no query engine is available to templates".to_string())?;
@@ -106,7 +120,10 @@ impl<'a> FuncMap<'a> {
             let samples = rows
                 .into_iter()
                 .map(|(ls, v)| {
-                    let labels = ls.iter().map(|l| (l.name.to_string(), l.value.to_string())).collect();
+                    let labels = ls
+                        .iter()
+                        .map(|l| (l.name.to_string(), l.value.to_string()))
+                        .collect();
                     Arc::new(Sample { labels, value: v })
                 })
                 .collect();
@@ -116,43 +133,83 @@ impl<'a> FuncMap<'a> {
             Value::Vector(v) if !v.is_empty() => Ok(Value::Sample(Some(v[0].clone()))),
             _ => Err("first() called on vector with no elements".into()),
         });
+        // Prometheus dereferences the sample unchecked; a nil one fails as Go's runtime does.
         m.insert("label", &[Ty::String, Ty::Sample], None, |a, _| {
             let name = a[0].as_str().unwrap_or_default();
-            Ok(Value::String(sample(&a[1]).and_then(|s| s.labels.get(name).cloned()).unwrap_or_default()))
+            Ok(Value::String(
+                sample(&a[1])?.labels.get(name).cloned().unwrap_or_default(),
+            ))
         });
-        m.insert("value", &[Ty::Sample], None, |a, _| Ok(Value::Float(sample(&a[0]).map_or(0.0, |s| s.value))));
+        m.insert("value", &[Ty::Sample], None, |a, _| {
+            Ok(Value::Float(sample(&a[0])?.value))
+        });
         m.insert("strvalue", &[Ty::Sample], None, |a, _| {
-            Ok(Value::String(sample(&a[0]).and_then(|s| s.labels.get("__value__").cloned()).unwrap_or_default()))
+            Ok(Value::String(
+                sample(&a[0])?
+                    .labels
+                    .get("__value__")
+                    .cloned()
+                    .unwrap_or_default(),
+            ))
         });
-        m.insert("args", &[], Some(Ty::Any), |a, _| Ok(super::exec::args_map(a)));
-        m.insert("reReplaceAll", &[Ty::String, Ty::String, Ty::String], None, |a, _| {
-            let re = compile(str_arg(&a[0]))?;
-            Ok(Value::String(re.replace_all(str_arg(&a[2]), str_arg(&a[1])).into_owned()))
+        m.insert("args", &[], Some(Ty::Any), |a, _| {
+            Ok(super::exec::args_map(a))
         });
-        m.insert("safeHtml", &[Ty::String], None, |a, _| Ok(Value::Html(str_arg(&a[0]).to_string())));
+        m.insert(
+            "reReplaceAll",
+            &[Ty::String, Ty::String, Ty::String],
+            None,
+            |a, _| {
+                let re = compile(str_arg(&a[0]))?;
+                Ok(Value::String(
+                    re.replace_all(str_arg(&a[2]), str_arg(&a[1])).into_owned(),
+                ))
+            },
+        );
+        m.insert("safeHtml", &[Ty::String], None, |a, _| {
+            Ok(Value::Html(str_arg(&a[0]).to_string()))
+        });
         m.insert("match", &[Ty::String, Ty::String], None, |a, _| {
             let re = regex::Regex::new(str_arg(&a[0])).map_err(|e| regex_error(&e))?;
             Ok(Value::Bool(re.is_match(str_arg(&a[1]))))
         });
-        m.insert("title", &[Ty::String], None, |a, _| Ok(Value::String(title(str_arg(&a[0])))));
-        m.insert("toUpper", &[Ty::String], None, |a, _| Ok(Value::String(to_upper(str_arg(&a[0])))));
-        m.insert("toLower", &[Ty::String], None, |a, _| Ok(Value::String(to_lower(str_arg(&a[0])))));
+        m.insert("title", &[Ty::String], None, |a, _| {
+            Ok(Value::String(title(str_arg(&a[0]))))
+        });
+        m.insert("toUpper", &[Ty::String], None, |a, _| {
+            Ok(Value::String(to_upper(str_arg(&a[0]))))
+        });
+        m.insert("toLower", &[Ty::String], None, |a, _| {
+            Ok(Value::String(to_lower(str_arg(&a[0]))))
+        });
         m.insert("graphLink", &[Ty::String], None, |a, _| {
-            Ok(Value::String(format!("/graph?g0.expr={}&g0.tab=0", query_escape(str_arg(&a[0])))))
+            Ok(Value::String(format!(
+                "/graph?g0.expr={}&g0.tab=0",
+                query_escape(str_arg(&a[0]))
+            )))
         });
         m.insert("tableLink", &[Ty::String], None, |a, _| {
-            Ok(Value::String(format!("/graph?g0.expr={}&g0.tab=1", query_escape(str_arg(&a[0])))))
+            Ok(Value::String(format!(
+                "/graph?g0.expr={}&g0.tab=1",
+                query_escape(str_arg(&a[0]))
+            )))
         });
         m.insert("sortByLabel", &[Ty::String, Ty::Vector], None, |a, _| {
             let by = str_arg(&a[0]);
-            let Value::Vector(v) = &a[1] else { return Ok(a[1].clone()) };
+            let Value::Vector(v) = &a[1] else {
+                return Ok(a[1].clone());
+            };
             let mut v: Vec<Arc<Sample>> = v.as_ref().clone();
             let key = |s: &Sample| s.labels.get(by).cloned().unwrap_or_default();
             v.sort_by_key(|s| key(s));
             Ok(Value::Vector(Arc::new(v)))
         });
-        m.insert("humanize", &[Ty::Any], None, |a, _| Ok(Value::String(humanize(to_float(&a[0])?))));
-        m.insert("humanize1024", &[Ty::Any], None, |a, _| Ok(Value::String(humanize1024(to_float(&a[0])?))));
+        m.insert("humanize", &[Ty::Any], None, |a, _| {
+            Ok(Value::String(humanize(to_float(&a[0])?)))
+        });
+        m.insert("humanize1024", &[Ty::Any], None, |a, _| {
+            Ok(Value::String(humanize1024(to_float(&a[0])?)))
+        });
         m.insert("humanizeDuration", &[Ty::Any], None, |a, _| {
             Ok(Value::String(humanize_duration(to_float(&a[0])?)))
         });
@@ -169,7 +226,9 @@ impl<'a> FuncMap<'a> {
         });
         m.insert("toTime", &[Ty::Any], None, |a, _| {
             let v = to_float(&a[0])?;
-            float_to_time(v).map(Value::Time).map_err(|e| e.unwrap_or_else(|| NAN_OR_INF.into()))
+            float_to_time(v)
+                .map(Value::Time)
+                .map_err(|e| e.unwrap_or_else(|| NAN_OR_INF.into()))
         });
         m.insert("toDuration", &[Ty::Any], None, |a, _| {
             let v = to_float(&a[0])?;
@@ -177,7 +236,7 @@ impl<'a> FuncMap<'a> {
                 return Err(NAN_OR_INF.into());
             }
             let ns = v * 1e9;
-            if ns >= 9.223_372_036_854_775_807e18 || ns < -9.223_372_036_854_775_807e18 {
+            if !(-TWO_POW_63..TWO_POW_63).contains(&ns) {
                 return Err(format!(
                     "{} cannot be represented as a nanoseconds timestamp since it overflows int64",
                     super::fmt::sprint_value(&Value::Float(v))
@@ -185,43 +244,67 @@ impl<'a> FuncMap<'a> {
             }
             Ok(Value::Duration(ns as i64))
         });
-        m.insert("now", &[], None, move |_, _| Ok(Value::Float(at_ms as f64 / 1000.0)));
-        m.insert("pathPrefix", &[], None, move |_, _| Ok(Value::String(url_path(external_url).to_string())));
-        m.insert("externalURL", &[], None, move |_, _| Ok(Value::String(external_url.to_string())));
+        m.insert("now", &[], None, move |_, _| {
+            Ok(Value::Float(at_ms as f64 / 1000.0))
+        });
+        m.insert("pathPrefix", &[], None, move |_, _| {
+            Ok(Value::String(url_path(external_url).to_string()))
+        });
+        m.insert("externalURL", &[], None, move |_, _| {
+            Ok(Value::String(external_url.to_string()))
+        });
         m.insert("parseDuration", &[Ty::String], None, |a, _| {
             parse_duration(str_arg(&a[0])).map(|ns| Value::Float(ns as f64 / 1e9))
         });
         m.insert("stripPort", &[Ty::String], None, |a, _| {
             let hp = str_arg(&a[0]);
-            Ok(Value::String(split_host_port(hp).map_or(hp, |(h, _)| h).to_string()))
+            Ok(Value::String(
+                split_host_port(hp).map_or(hp, |(h, _)| h).to_string(),
+            ))
         });
-        m.insert("stripDomain", &[Ty::String], None, |a, _| Ok(Value::String(strip_domain(str_arg(&a[0])))));
+        m.insert("stripDomain", &[Ty::String], None, |a, _| {
+            Ok(Value::String(strip_domain(str_arg(&a[0]))))
+        });
         m
     }
 }
 
 const NAN_OR_INF: &str = "value is NaN or Inf";
 
+/// 2^63: nanosecond counts at or beyond it overflow Go's int64.
+const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
+
 fn str_arg(v: &Value) -> &str {
     v.as_str().unwrap_or_default()
 }
 
-fn sample(v: &Value) -> Option<&Sample> {
+fn sample(v: &Value) -> Result<&Sample, String> {
     match v {
-        Value::Sample(Some(s)) => Some(s),
-        _ => None,
+        Value::Sample(Some(s)) => Ok(s),
+        _ => Err("runtime error: invalid memory address or nil pointer dereference".into()),
     }
 }
 
 fn compile(pattern: &str) -> Result<regex::Regex, String> {
     regex::Regex::new(pattern).map_err(|e| {
-        let q = if pattern.contains('`') { quote(pattern) } else { format!("`{pattern}`") };
+        let q = if pattern.contains('`') {
+            quote(pattern)
+        } else {
+            format!("`{pattern}`")
+        };
         format!("regexp: Compile({q}): {}", regex_error(&e))
     })
 }
 
 fn regex_error(e: &regex::Error) -> String {
-    format!("error parsing regexp: {}", e.to_string().lines().last().unwrap_or_default().trim_start_matches("error: "))
+    format!(
+        "error parsing regexp: {}",
+        e.to_string()
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .trim_start_matches("error: ")
+    )
 }
 
 /// Prometheus's `convertToFloat`.
@@ -239,16 +322,27 @@ fn parse_go_float(s: &str) -> Result<f64, String> {
     let lower = s.to_ascii_lowercase();
     let body = lower.trim_start_matches(['+', '-']);
     let special = matches!(body, "inf" | "infinity" | "nan");
-    let plain = !body.is_empty() && body.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'+' | b'-'));
-    if special || plain {
-        if let Ok(v) = s.parse::<f64>() {
+    let plain = !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'+' | b'-'));
+    if (special || plain)
+        && let Ok(v) = s.parse::<f64>()
+    {
+        {
             if v.is_infinite() && !special {
-                return Err(format!("strconv.ParseFloat: parsing {}: value out of range", quote(s)));
+                return Err(format!(
+                    "strconv.ParseFloat: parsing {}: value out of range",
+                    quote(s)
+                ));
             }
             return Ok(v);
         }
     }
-    Err(format!("strconv.ParseFloat: parsing {}: invalid syntax", quote(s)))
+    Err(format!(
+        "strconv.ParseFloat: parsing {}: invalid syntax",
+        quote(s)
+    ))
 }
 
 fn g4(v: f64) -> String {
@@ -343,7 +437,7 @@ fn float_to_time(v: f64) -> Result<i64, Option<String>> {
         return Err(None);
     }
     let ns = v * 1e9;
-    if ns >= 9.223_372_036_854_775_807e18 || ns < -9.223_372_036_854_775_807e18 {
+    if !(-TWO_POW_63..TWO_POW_63).contains(&ns) {
         return Err(Some(format!(
             "{} cannot be represented as a nanoseconds timestamp since it overflows int64",
             super::fmt::sprint_value(&Value::Float(v))
@@ -387,9 +481,13 @@ fn parse_duration(s: &str) -> Result<i64, String> {
         let unit = &rest[..nu];
         rest = &rest[nu..];
         let Some(idx) = UNITS.iter().position(|(u, _)| *u == unit) else {
-            return Err(format!("unknown unit {} in duration {}", quote(unit), quote(s)));
+            return Err(format!(
+                "unknown unit {} in duration {}",
+                quote(unit),
+                quote(s)
+            ));
         };
-        if idx + 1 <= last {
+        if idx < last {
             return Err(invalid());
         }
         last = idx + 1;
@@ -410,7 +508,9 @@ pub(crate) fn query_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             b' ' => out.push('+'),
             _ => out.push_str(&format!("%{b:02X}")),
         }
@@ -424,7 +524,9 @@ fn url_path(url: &str) -> &str {
         Some(i) => &url[i + 3..],
         None => return url.split(['?', '#']).next().unwrap_or_default(),
     };
-    let Some(slash) = after_scheme.find('/') else { return "" };
+    let Some(slash) = after_scheme.find('/') else {
+        return "";
+    };
     let path = &after_scheme[slash..];
     path.split(['?', '#']).next().unwrap_or_default()
 }
@@ -480,7 +582,9 @@ fn to_upper(s: &str) -> String {
 }
 
 fn to_lower(s: &str) -> String {
-    s.chars().map(|c| c.to_lowercase().next().unwrap_or(c)).collect()
+    s.chars()
+        .map(|c| c.to_lowercase().next().unwrap_or(c))
+        .collect()
 }
 
 /// Go's deprecated `strings.Title`: upper-cases the first letter of each word.
@@ -534,7 +638,9 @@ fn js_escape(s: &str) -> String {
             '&' => out.push_str("\\u0026"),
             '=' => out.push_str("\\u003D"),
             c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c if !c.is_ascii() && (c.is_control() || (c.is_whitespace())) => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c if !c.is_ascii() && (c.is_control() || (c.is_whitespace())) => {
+                out.push_str(&format!("\\u{:04X}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -553,30 +659,58 @@ fn eval_args(args: &[Value]) -> String {
 pub(crate) fn builtin(name: &str) -> Option<Callable<'static>> {
     const ONE: &[Ty] = &[Ty::Any];
     const TWO: &[Ty] = &[Ty::Any, Ty::Any];
-    let c = |params: &'static [Ty], variadic: Option<Ty>, f: fn(Vec<Value>, Option<&str>) -> Result<Value, String>| {
-        Some(Callable { params, variadic, call: Box::new(f) })
+    let c = |params: &'static [Ty],
+             variadic: Option<Ty>,
+             f: fn(Vec<Value>, Option<&str>) -> Result<Value, String>| {
+        Some(Callable {
+            params,
+            variadic,
+            call: Box::new(f),
+        })
     };
     match name {
-        "and" | "or" => c(ONE, Some(Ty::Any), |a, _| Ok(a.into_iter().next().unwrap_or(Value::Nil))),
+        "and" | "or" => c(ONE, Some(Ty::Any), |a, _| {
+            Ok(a.into_iter().next().unwrap_or(Value::Nil))
+        }),
         "not" => c(ONE, None, |a, _| Ok(Value::Bool(!a[0].truth()))),
         "len" => c(ONE, None, |a, _| length(&a[0]).map(Value::Int)),
         "index" => c(ONE, Some(Ty::Any), |a, _| index(&a[0], &a[1..])),
         "slice" => c(ONE, Some(Ty::Any), |a, _| slice(&a[0], &a[1..])),
         "print" => c(&[], Some(Ty::Any), |a, _| Ok(Value::String(sprint(&a)))),
-        "printf" => c(&[Ty::String], Some(Ty::Any), |a, _| Ok(Value::String(sprintf(str_arg(&a[0]), &a[1..])))),
+        "printf" => c(&[Ty::String], Some(Ty::Any), |a, _| {
+            Ok(Value::String(sprintf(str_arg(&a[0]), &a[1..])))
+        }),
         "println" => c(&[], Some(Ty::Any), |a, _| Ok(Value::String(sprintln(&a)))),
-        "eq" => c(ONE, Some(Ty::Any), |a, _| eq(&a[0], &a[1..]).map(Value::Bool)),
-        "ne" => c(TWO, None, |a, _| eq(&a[0], &a[1..]).map(|b| Value::Bool(!b))),
+        "eq" => c(ONE, Some(Ty::Any), |a, _| {
+            eq(&a[0], &a[1..]).map(Value::Bool)
+        }),
+        "ne" => c(TWO, None, |a, _| {
+            eq(&a[0], &a[1..]).map(|b| Value::Bool(!b))
+        }),
         "lt" => c(TWO, None, |a, _| lt(&a[0], &a[1]).map(Value::Bool)),
-        "le" => c(TWO, None, |a, _| Ok(Value::Bool(lt(&a[0], &a[1])? || eq(&a[0], &a[1..])?))),
-        "gt" => c(TWO, None, |a, _| Ok(Value::Bool(!(lt(&a[0], &a[1])? || eq(&a[0], &a[1..])?)))),
+        "le" => c(TWO, None, |a, _| {
+            Ok(Value::Bool(lt(&a[0], &a[1])? || eq(&a[0], &a[1..])?))
+        }),
+        "gt" => c(TWO, None, |a, _| {
+            Ok(Value::Bool(!(lt(&a[0], &a[1])? || eq(&a[0], &a[1..])?)))
+        }),
         "ge" => c(TWO, None, |a, _| Ok(Value::Bool(!lt(&a[0], &a[1])?))),
-        "html" => c(&[], Some(Ty::Any), |a, _| Ok(Value::String(html_escape(&eval_args(&a))))),
-        "js" => c(&[], Some(Ty::Any), |a, _| Ok(Value::String(js_escape(&eval_args(&a))))),
-        "urlquery" => c(&[], Some(Ty::Any), |a, _| Ok(Value::String(query_escape(&eval_args(&a))))),
+        "html" => c(&[], Some(Ty::Any), |a, _| {
+            Ok(Value::String(html_escape(&eval_args(&a))))
+        }),
+        "js" => c(&[], Some(Ty::Any), |a, _| {
+            Ok(Value::String(js_escape(&eval_args(&a))))
+        }),
+        "urlquery" => c(&[], Some(Ty::Any), |a, _| {
+            Ok(Value::String(query_escape(&eval_args(&a))))
+        }),
         "call" => c(ONE, Some(Ty::Any), |a, callee| match &a[0] {
             Value::Nil => Err("call of nil".into()),
-            other => Err(format!("non-function {} of type {}", callee.unwrap_or("value"), other.type_name())),
+            other => Err(format!(
+                "non-function {} of type {}",
+                callee.unwrap_or("value"),
+                other.type_name()
+            )),
         }),
         _ => None,
     }
@@ -598,7 +732,12 @@ fn index_arg(i: &Value, len: usize) -> Result<usize, String> {
     let x = match i {
         Value::Int(x) => *x,
         Value::Nil => return Err("cannot index slice/array with nil".into()),
-        other => return Err(format!("cannot index slice/array with type {}", other.type_name())),
+        other => {
+            return Err(format!(
+                "cannot index slice/array with type {}",
+                other.type_name()
+            ));
+        }
     };
     if x < 0 || x as u64 >= len as u64 {
         return Err(format!("index out of range: {x}"));
@@ -610,7 +749,10 @@ fn map_key(i: &Value) -> Result<&str, String> {
     match i {
         Value::String(s) => Ok(s),
         Value::Nil => Err("value is nil; should be of type string".into()),
-        other => Err(format!("value has type {}; should be string", other.type_name())),
+        other => Err(format!(
+            "value has type {}; should be string",
+            other.type_name()
+        )),
     }
 }
 
@@ -623,7 +765,9 @@ fn index(item: &Value, indexes: &[Value]) -> Result<Value, String> {
         item = match &item {
             Value::List(l) => l[index_arg(i, l.len())?].clone(),
             Value::Vector(v) => Value::Sample(Some(v[index_arg(i, v.len())?].clone())),
-            Value::String(s) | Value::Html(s) => Value::Int(i64::from(s.as_bytes()[index_arg(i, s.len())?])),
+            Value::String(s) | Value::Html(s) => {
+                Value::Int(i64::from(s.as_bytes()[index_arg(i, s.len())?]))
+            }
             Value::Labels(m) => Value::String(m.get(map_key(i)?).cloned().unwrap_or_default()),
             Value::Map(m) => m.get(map_key(i)?).cloned().unwrap_or(Value::Nil),
             Value::Nil | Value::Sample(None) => return Err("index of nil pointer".into()),
@@ -652,7 +796,12 @@ fn slice(item: &Value, idx: &[Value]) -> Result<Value, String> {
         let x = match v {
             Value::Int(x) => *x,
             Value::Nil => return Err("cannot index slice/array with nil".into()),
-            other => return Err(format!("cannot index slice/array with type {}", other.type_name())),
+            other => {
+                return Err(format!(
+                    "cannot index slice/array with type {}",
+                    other.type_name()
+                ));
+            }
         };
         if x < 0 || x as u64 > len as u64 {
             return Err(format!("index out of range: {x}"));
@@ -755,24 +904,55 @@ fn lt(a: &Value, b: &Value) -> Result<bool, String> {
 /// Methods of `*time.Time` and `*time.Duration` that templates call (`.Format`, `.Unix`, …).
 pub(crate) fn method(receiver: &Value, name: &str) -> Option<Callable<'static>> {
     let m = |params: &'static [Ty], f: Box<dyn Fn(Vec<Value>) -> Value>| {
-        Some(Callable { params, variadic: None, call: Box::new(move |a, _| Ok(f(a))) })
+        Some(Callable {
+            params,
+            variadic: None,
+            call: Box::new(move |a, _| Ok(f(a))),
+        })
     };
     match *receiver {
         Value::Time(ns) => match name {
-            "Format" => m(&[Ty::String], Box::new(move |a| Value::String(go_format(ns, str_arg(&a[0]))))),
+            "Format" => m(
+                &[Ty::String],
+                Box::new(move |a| Value::String(go_format(ns, str_arg(&a[0])))),
+            ),
             "String" => m(&[], Box::new(move |_| Value::String(format_time(ns)))),
-            "Unix" => m(&[], Box::new(move |_| Value::Int(ns.div_euclid(1_000_000_000)))),
+            "Unix" => m(
+                &[],
+                Box::new(move |_| Value::Int(ns.div_euclid(1_000_000_000))),
+            ),
             "UnixMilli" => m(&[], Box::new(move |_| Value::Int(ns.div_euclid(1_000_000)))),
             "UnixMicro" => m(&[], Box::new(move |_| Value::Int(ns.div_euclid(1_000)))),
             "UnixNano" => m(&[], Box::new(move |_| Value::Int(ns))),
             "UTC" | "Local" => m(&[], Box::new(move |_| Value::Time(ns))),
-            "Year" => m(&[], Box::new(move |_| Value::Int(go_format(ns, "2006").parse().unwrap_or(0)))),
-            "YearDay" => m(&[], Box::new(move |_| Value::Int(go_format(ns, "002").parse().unwrap_or(0)))),
-            "Day" => m(&[], Box::new(move |_| Value::Int(go_format(ns, "2").parse().unwrap_or(0)))),
-            "Hour" => m(&[], Box::new(move |_| Value::Int(go_format(ns, "15").parse().unwrap_or(0)))),
-            "Minute" => m(&[], Box::new(move |_| Value::Int(go_format(ns, "4").parse().unwrap_or(0)))),
-            "Second" => m(&[], Box::new(move |_| Value::Int(go_format(ns, "5").parse().unwrap_or(0)))),
-            "Nanosecond" => m(&[], Box::new(move |_| Value::Int(ns.rem_euclid(1_000_000_000)))),
+            "Year" => m(
+                &[],
+                Box::new(move |_| Value::Int(go_format(ns, "2006").parse().unwrap_or(0))),
+            ),
+            "YearDay" => m(
+                &[],
+                Box::new(move |_| Value::Int(go_format(ns, "002").parse().unwrap_or(0))),
+            ),
+            "Day" => m(
+                &[],
+                Box::new(move |_| Value::Int(go_format(ns, "2").parse().unwrap_or(0))),
+            ),
+            "Hour" => m(
+                &[],
+                Box::new(move |_| Value::Int(go_format(ns, "15").parse().unwrap_or(0))),
+            ),
+            "Minute" => m(
+                &[],
+                Box::new(move |_| Value::Int(go_format(ns, "4").parse().unwrap_or(0))),
+            ),
+            "Second" => m(
+                &[],
+                Box::new(move |_| Value::Int(go_format(ns, "5").parse().unwrap_or(0))),
+            ),
+            "Nanosecond" => m(
+                &[],
+                Box::new(move |_| Value::Int(ns.rem_euclid(1_000_000_000))),
+            ),
             _ => None,
         },
         Value::Duration(ns) => match name {
@@ -791,7 +971,9 @@ pub(crate) fn method(receiver: &Value, name: &str) -> Option<Callable<'static>> 
 
 /// Labels as the `map[string]string` templates see.
 pub(crate) fn labels_map(ls: &prom_model::Labels) -> BTreeMap<String, String> {
-    ls.iter().map(|l| (l.name.to_string(), l.value.to_string())).collect()
+    ls.iter()
+        .map(|l| (l.name.to_string(), l.value.to_string()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -830,13 +1012,25 @@ mod tests {
     #[test]
     fn durations_and_strings() {
         assert_eq!(parse_duration("1h30m"), Ok(5_400_000_000_000));
-        assert_eq!(parse_duration("1m1h").unwrap_err(), "not a valid duration string: \"1m1h\"");
-        assert_eq!(parse_duration("5x").unwrap_err(), "unknown unit \"x\" in duration \"5x\"");
+        assert_eq!(
+            parse_duration("1m1h").unwrap_err(),
+            "not a valid duration string: \"1m1h\""
+        );
+        assert_eq!(
+            parse_duration("5x").unwrap_err(),
+            "unknown unit \"x\" in duration \"5x\""
+        );
         assert_eq!(title("hello world-foo_bar"), "Hello World-Foo_bar");
         assert_eq!(query_escape("up{job=\"a b\"}"), "up%7Bjob%3D%22a+b%22%7D");
         assert_eq!(url_path("http://host:9090/prom/x?y"), "/prom/x");
         assert_eq!(url_path("http://host"), "");
-        assert_eq!(js_escape("a'b\"<>&=\\\n"), "a\\'b\\\"\\u003C\\u003E\\u0026\\u003D\\\\\\u000A");
-        assert_eq!(html_escape("<a href=\"x\">'&'</a>"), "&lt;a href=&#34;x&#34;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+        assert_eq!(
+            js_escape("a'b\"<>&=\\\n"),
+            "a\\'b\\\"\\u003C\\u003E\\u0026\\u003D\\\\\\u000A"
+        );
+        assert_eq!(
+            html_escape("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&#34;x&#34;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
     }
 }

@@ -81,7 +81,15 @@ const KEYWORDS: &[&str] = &[
 
 /// Lexes the whole input. The last token is `Eof` or `Error`.
 pub(crate) fn lex(input: &str) -> Vec<Token> {
-    let mut lx = Lexer { input, pos: 0, start: 0, line: 1, start_line: 1, tokens: Vec::new(), paren_depth: 0 };
+    let mut lx = Lexer {
+        input,
+        pos: 0,
+        start: 0,
+        line: 1,
+        start_line: 1,
+        tokens: Vec::new(),
+        paren_depth: 0,
+    };
     lx.run();
     lx.tokens
 }
@@ -127,7 +135,12 @@ impl Lexer<'_> {
     }
 
     fn emit_text(&mut self, kind: Kind, text: String) {
-        self.tokens.push(Token { kind, text, pos: self.start, line: self.start_line });
+        self.tokens.push(Token {
+            kind,
+            text,
+            pos: self.start,
+            line: self.start_line,
+        });
         self.ignore();
     }
 
@@ -142,7 +155,12 @@ impl Lexer<'_> {
     }
 
     fn error(&mut self, msg: String) {
-        self.tokens.push(Token { kind: Kind::Error, text: msg, pos: self.start, line: self.start_line });
+        self.tokens.push(Token {
+            kind: Kind::Error,
+            text: msg,
+            pos: self.start,
+            line: self.start_line,
+        });
     }
 
     fn accept(&mut self, set: &str) -> bool {
@@ -175,7 +193,10 @@ impl Lexer<'_> {
             let trim_left = has_left_trim(after);
             let mut text_end = delim_at;
             if trim_left {
-                text_end = self.input[..delim_at].trim_end_matches(is_space).len().max(self.start);
+                text_end = self.input[..delim_at]
+                    .trim_end_matches(is_space)
+                    .len()
+                    .max(self.start);
             }
             self.skip_to(text_end);
             if self.pos > self.start {
@@ -346,7 +367,10 @@ impl Lexer<'_> {
                 }
                 c if c.is_ascii() && !c.is_ascii_control() => self.emit(Kind::Char),
                 c => {
-                    self.error(format!("unrecognized character in action: {}", go_unicode(c)));
+                    self.error(format!(
+                        "unrecognized character in action: {}",
+                        go_unicode(c)
+                    ));
                     return false;
                 }
             }
@@ -387,7 +411,11 @@ impl Lexer<'_> {
 
     fn field_or_variable(&mut self, kind: Kind) -> bool {
         if self.at_terminator() {
-            self.emit(if kind == Kind::Variable { Kind::Variable } else { Kind::Dot });
+            self.emit(if kind == Kind::Variable {
+                Kind::Variable
+            } else {
+                Kind::Dot
+            });
             return true;
         }
         while let Some(c) = self.peek() {
@@ -531,21 +559,36 @@ mod tests {
 
     #[test]
     fn action_tokens() {
-        let toks: Vec<Kind> = lex("{{$x := printf \"%d\" 3 | len}}").into_iter().map(|t| t.kind).collect();
+        let toks: Vec<Kind> = lex("{{$x := printf \"%d\" 3 | len}}")
+            .into_iter()
+            .map(|t| t.kind)
+            .collect();
         use Kind::*;
         assert_eq!(
             toks,
             vec![
-                LeftDelim, Variable, Space, Declare, Space, Identifier, Space, String, Space, Number,
-                Space, Pipe, Space, Identifier, RightDelim, Eof
+                LeftDelim, Variable, Space, Declare, Space, Identifier, Space, String, Space,
+                Number, Space, Pipe, Space, Identifier, RightDelim, Eof
             ]
         );
     }
 
     #[test]
     fn errors() {
-        assert_eq!(lex("{{ .X ").last().map(|t| t.text.clone()).as_deref(), Some("unclosed action"));
-        assert_eq!(lex("{{ 3x }}").last().map(|t| t.text.clone()).as_deref(), Some("bad number syntax: \"3x\""));
-        assert_eq!(lex("{{/* x */ }}").last().map(|t| t.text.clone()).as_deref(), Some("comment ends before closing delimiter"));
+        assert_eq!(
+            lex("{{ .X ").last().map(|t| t.text.clone()).as_deref(),
+            Some("unclosed action")
+        );
+        assert_eq!(
+            lex("{{ 3x }}").last().map(|t| t.text.clone()).as_deref(),
+            Some("bad number syntax: \"3x\"")
+        );
+        assert_eq!(
+            lex("{{/* x */ }}")
+                .last()
+                .map(|t| t.text.clone())
+                .as_deref(),
+            Some("comment ends before closing delimiter")
+        );
     }
 }

@@ -46,7 +46,11 @@ use parse::Tree;
 pub trait TemplateQuery {
     /// Evaluates `expr` as an instant query at `at_ms`; a scalar result is one sample with no
     /// labels. The error text is shown as `error calling query: …`.
-    fn query(&self, expr: &str, at_ms: i64) -> std::result::Result<Vec<(prom_model::Labels, f64)>, String>;
+    fn query(
+        &self,
+        expr: &str,
+        at_ms: i64,
+    ) -> std::result::Result<Vec<(prom_model::Labels, f64)>, String>;
 }
 
 /// What an alert's templates see: `.Labels`, `.ExternalLabels`, `.ExternalURL`, `.Value`.
@@ -89,7 +93,7 @@ pub type Result<T> = std::result::Result<T, TemplateError>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Deepest nesting of `{{template}}` calls, control structures and parenthesised
-    /// pipelines together (default 1000).
+    /// pipelines together (default 100; each level takes a few KiB of stack in debug builds).
     pub max_depth: usize,
     /// Largest output, and largest string a function may return, in bytes (default 1 MiB).
     pub max_output: usize,
@@ -99,7 +103,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_depth: 1000, max_output: 1 << 20, max_steps: 10_000_000 }
+        Limits {
+            max_depth: 100,
+            max_output: 1 << 20,
+            max_steps: 10_000_000,
+        }
     }
 }
 
@@ -118,14 +126,20 @@ impl Template {
     pub fn parse(name: &str, text: &str, funcs: &FuncMap<'_>) -> Result<Template> {
         let has = |n: &str| funcs.contains(n);
         let (main, defined) = parse::parse(name, text, &has)?;
-        let main_empty = main.root.iter().all(|n| matches!(n, parse::Node::Text(t) if t.trim().is_empty()));
+        let main_empty = main
+            .root
+            .iter()
+            .all(|n| matches!(n, parse::Node::Text(t) if t.trim().is_empty()));
         let mut tree = Arc::new(main);
         let mut defs: HashMap<String, Arc<Tree>> = HashMap::new();
         for d in defined {
             if d.name == name {
                 if !main_empty {
                     return Err(TemplateError::Parse {
-                        message: format!("template: multiple definition of template {}", fmt::quote(name)),
+                        message: format!(
+                            "template: multiple definition of template {}",
+                            fmt::quote(name)
+                        ),
                         line: 1,
                     });
                 }
@@ -134,7 +148,12 @@ impl Template {
             defs.insert(d.name.clone(), Arc::new(d));
         }
         defs.entry(name.to_string()).or_insert_with(|| tree.clone());
-        Ok(Template { name: name.to_string(), text: text.to_string(), tree, defs })
+        Ok(Template {
+            name: name.to_string(),
+            text: text.to_string(),
+            tree,
+            defs,
+        })
     }
 
     /// The template's name.
@@ -148,7 +167,12 @@ impl Template {
     }
 
     /// Executes the template with `data` as dot, under `limits`.
-    pub fn execute_with_limits(&self, data: &Value, funcs: &FuncMap<'_>, limits: &Limits) -> Result<String> {
+    pub fn execute_with_limits(
+        &self,
+        data: &Value,
+        funcs: &FuncMap<'_>,
+        limits: &Limits,
+    ) -> Result<String> {
         let mut state = exec::State::new(self, funcs, limits, data);
         state.run(data)?;
         Ok(state.out)
@@ -157,20 +181,27 @@ impl Template {
 
 /// The variable definitions Prometheus puts before every alert template (on the same line, so
 /// line numbers in errors are the user's).
-const ALERT_DEFS: &str =
-    "{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}{{$externalURL := .ExternalURL}}{{$value := .Value}}";
+const ALERT_DEFS: &str = "{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}{{$externalURL := .ExternalURL}}{{$value := .Value}}";
 
 /// The Go type of the data Prometheus passes to alert templates.
-const ALERT_DATA_TYPE: &str =
-    "struct { Labels map[string]string; ExternalLabels map[string]string; ExternalURL string; Value interface {} }";
+const ALERT_DATA_TYPE: &str = "struct { Labels map[string]string; ExternalLabels map[string]string; ExternalURL string; Value interface {} }";
 
 fn alert_data(d: &AlertTemplateData<'_>) -> Value {
     Value::Struct(Arc::new(Struct {
         type_name: ALERT_DATA_TYPE.to_string(),
         fields: vec![
-            ("Labels".into(), Value::Labels(Arc::new(funcs::labels_map(d.labels)))),
-            ("ExternalLabels".into(), Value::Labels(Arc::new(funcs::labels_map(d.external_labels)))),
-            ("ExternalURL".into(), Value::String(d.external_url.to_string())),
+            (
+                "Labels".into(),
+                Value::Labels(Arc::new(funcs::labels_map(d.labels))),
+            ),
+            (
+                "ExternalLabels".into(),
+                Value::Labels(Arc::new(funcs::labels_map(d.external_labels))),
+            ),
+            (
+                "ExternalURL".into(),
+                Value::String(d.external_url.to_string()),
+            ),
             ("Value".into(), Value::Float(d.value)),
         ],
     }))
@@ -192,8 +223,10 @@ pub fn expand_alert(
     let run = || -> std::result::Result<String, String> {
         let full = format!("{ALERT_DEFS}{text}");
         let funcs = FuncMap::prometheus(query, at_ms, data.external_url);
-        let t = Template::parse(&tname, &full, &funcs).map_err(|e| format!("error parsing template {tname}: {e}"))?;
-        t.execute(&alert_data(data), &funcs).map_err(|e| format!("error executing template {tname}: {e}"))
+        let t = Template::parse(&tname, &full, &funcs)
+            .map_err(|e| format!("error parsing template {tname}: {e}"))?;
+        t.execute(&alert_data(data), &funcs)
+            .map_err(|e| format!("error executing template {tname}: {e}"))
     };
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
     match outcome {
@@ -207,7 +240,12 @@ pub fn expand_alert(
 /// `name`: the error is Go's parse error (`template: __alert_NAME:1: function "x" not defined`).
 pub fn check_alert(name: &str, text: &str) -> Result<()> {
     let funcs = FuncMap::prometheus(None, 0, "");
-    Template::parse(&format!("__alert_{name}"), &format!("{ALERT_DEFS}{text}"), &funcs).map(|_| ())
+    Template::parse(
+        &format!("__alert_{name}"),
+        &format!("{ALERT_DEFS}{text}"),
+        &funcs,
+    )
+    .map(|_| ())
 }
 
 /// Parse-only validation (promtool check rules uses it), error with a message like Go's.

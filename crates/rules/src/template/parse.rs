@@ -2,8 +2,8 @@
 
 use std::fmt::{self, Write as _};
 
-use super::lex::{Kind, Token, lex};
 use super::TemplateError;
+use super::lex::{Kind, Token, lex};
 
 /// A parsed template body.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,11 +15,18 @@ pub(crate) struct Tree {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Node {
     Text(String),
-    Action { pos: usize, pipe: Pipe },
+    Action {
+        pos: usize,
+        pipe: Pipe,
+    },
     If(Branch),
     Range(Branch),
     With(Branch),
-    Template { pos: usize, name: String, pipe: Option<Pipe> },
+    Template {
+        pos: usize,
+        name: String,
+        pipe: Option<Pipe>,
+    },
     Break(usize),
     Continue(usize),
 }
@@ -50,18 +57,35 @@ pub(crate) struct Command {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Arg {
     /// `.A.B` (idents without dots).
-    Field { pos: usize, idents: Vec<String> },
+    Field {
+        pos: usize,
+        idents: Vec<String>,
+    },
     /// `$x.A` (`idents[0]` is `$x`).
-    Variable { pos: usize, idents: Vec<String> },
+    Variable {
+        pos: usize,
+        idents: Vec<String>,
+    },
     /// `(pipe).A.B`
-    Chain { pos: usize, node: Box<Arg>, fields: Vec<String> },
+    Chain {
+        pos: usize,
+        node: Box<Arg>,
+        fields: Vec<String>,
+    },
     /// A function name.
-    Identifier { pos: usize, name: String },
+    Identifier {
+        pos: usize,
+        name: String,
+    },
     Dot(usize),
     Nil(usize),
     Bool(usize, bool),
     Number(usize, Number),
-    String { pos: usize, quoted: String, text: String },
+    String {
+        pos: usize,
+        quoted: String,
+        text: String,
+    },
     Pipe(Box<Pipe>),
 }
 
@@ -205,6 +229,7 @@ pub(crate) struct Parser<'a> {
     text: &'a str,
     tokens: Vec<Token>,
     idx: usize,
+    seen: usize,
     vars: Vec<String>,
     range_depth: usize,
     depth: usize,
@@ -216,12 +241,17 @@ pub(crate) struct Parser<'a> {
 type PResult<T> = Result<T, TemplateError>;
 
 /// Parses `text` as the template `name`; returns the main tree and the `define`d ones.
-pub(crate) fn parse(name: &str, text: &str, has_func: &dyn Fn(&str) -> bool) -> PResult<(Tree, Vec<Tree>)> {
+pub(crate) fn parse(
+    name: &str,
+    text: &str,
+    has_func: &dyn Fn(&str) -> bool,
+) -> PResult<(Tree, Vec<Tree>)> {
     let mut p = Parser {
         name,
         text,
         tokens: lex(text),
         idx: 0,
+        seen: 0,
         vars: vec!["$".to_string()],
         range_depth: 0,
         depth: 0,
@@ -230,27 +260,56 @@ pub(crate) fn parse(name: &str, text: &str, has_func: &dyn Fn(&str) -> bool) -> 
         defs: Vec::new(),
     };
     let root = p.parse_top()?;
-    Ok((Tree { name: name.to_string(), root }, p.defs))
+    Ok((
+        Tree {
+            name: name.to_string(),
+            root,
+        },
+        p.defs,
+    ))
 }
 
 fn is_builtin(name: &str) -> bool {
     matches!(
         name,
-        "and" | "or" | "not" | "len" | "index" | "slice" | "print" | "printf" | "println" | "eq" | "ne"
-            | "lt" | "le" | "gt" | "ge" | "html" | "js" | "urlquery" | "call"
+        "and"
+            | "or"
+            | "not"
+            | "len"
+            | "index"
+            | "slice"
+            | "print"
+            | "printf"
+            | "println"
+            | "eq"
+            | "ne"
+            | "lt"
+            | "le"
+            | "gt"
+            | "ge"
+            | "html"
+            | "js"
+            | "urlquery"
+            | "call"
     )
 }
 
 impl Parser<'_> {
     fn next(&mut self) -> Token {
         // The lexer always ends with Eof or Error; reading past the end repeats it.
-        let t = self.tokens.get(self.idx).or(self.tokens.last()).cloned().unwrap_or(Token {
-            kind: Kind::Eof,
-            text: String::new(),
-            pos: self.text.len(),
-            line: 1,
-        });
+        let t = self
+            .tokens
+            .get(self.idx)
+            .or(self.tokens.last())
+            .cloned()
+            .unwrap_or(Token {
+                kind: Kind::Eof,
+                text: String::new(),
+                pos: self.text.len(),
+                line: 1,
+            });
         self.idx += 1;
+        self.seen = self.seen.max(self.idx);
         t
     }
 
@@ -280,11 +339,19 @@ impl Parser<'_> {
     }
 
     fn error_at(&self, line: usize, msg: impl Into<String>) -> TemplateError {
-        TemplateError::Parse { message: format!("template: {}:{}: {}", self.name, line, msg.into()), line }
+        TemplateError::Parse {
+            message: format!("template: {}:{}: {}", self.name, line, msg.into()),
+            line,
+        }
     }
 
     fn errorf(&self, msg: impl Into<String>) -> TemplateError {
-        let line = self.tokens.get(self.idx.saturating_sub(1)).or(self.tokens.last()).map_or(1, |t| t.line);
+        // Go reports the line of the latest token lexed, peeked ones included.
+        let line = self
+            .tokens
+            .get(self.seen.saturating_sub(1))
+            .or(self.tokens.last())
+            .map_or(1, |t| t.line);
         self.error_at(line, msg)
     }
 
@@ -299,7 +366,10 @@ impl Parser<'_> {
             }
             return self.error_at(t.line, format!("{}{}", t.text, extra));
         }
-        self.error_at(t.line, format!("unexpected {} in {}", t.describe(), context))
+        self.error_at(
+            t.line,
+            format!("unexpected {} in {}", t.describe(), context),
+        )
     }
 
     fn expect(&mut self, kind: Kind, context: &str) -> PResult<Token> {
@@ -313,7 +383,9 @@ impl Parser<'_> {
     fn enter(&mut self) -> PResult<()> {
         self.depth += 1;
         if self.depth > MAX_PARSE_DEPTH {
-            return Err(self.errorf(format!("exceeded maximum nesting depth ({MAX_PARSE_DEPTH})")));
+            return Err(self.errorf(format!(
+                "exceeded maximum nesting depth ({MAX_PARSE_DEPTH})"
+            )));
         }
         Ok(())
     }
@@ -367,7 +439,10 @@ impl Parser<'_> {
             if is_empty_tree(&existing.root) {
                 *existing = tree;
             } else if !is_empty_tree(&tree.root) {
-                return Err(self.errorf(format!("template: multiple definition of template {}", super::fmt::quote(&tree.name))));
+                return Err(self.errorf(format!(
+                    "template: multiple definition of template {}",
+                    super::fmt::quote(&tree.name)
+                )));
             }
             return Ok(());
         }
@@ -418,9 +493,15 @@ impl Parser<'_> {
                         return Err(self.unexpected(&end, &format!("{{{{{}}}}}", t.text)));
                     }
                     if self.range_depth == 0 {
-                        return Err(self.errorf(format!("{{{{{}}}}} outside {{{{range}}}}", t.text)));
+                        return Err(
+                            self.errorf(format!("{{{{{}}}}} outside {{{{range}}}}", t.text))
+                        );
                     }
-                    return Ok(Item::Node(if is_break { Node::Break(t.pos) } else { Node::Continue(t.pos) }));
+                    return Ok(Item::Node(if is_break {
+                        Node::Break(t.pos)
+                    } else {
+                        Node::Continue(t.pos)
+                    }));
                 }
                 "else" => {
                     let peek = self.peek_non_space();
@@ -477,12 +558,19 @@ impl Parser<'_> {
         }
         self.vars.truncate(nvars);
         self.depth -= 1;
-        Ok(Branch { pos: pipe.pos, pipe, list, else_list })
+        Ok(Branch {
+            pos: pipe.pos,
+            pipe,
+            list,
+            else_list,
+        })
     }
 
     fn template_name(&mut self, t: &Token, context: &str) -> PResult<String> {
         match t.kind {
-            Kind::String | Kind::RawString => unquote(&t.text).map_err(|e| self.error_at(t.line, e)),
+            Kind::String | Kind::RawString => {
+                unquote(&t.text).map_err(|e| self.error_at(t.line, e))
+            }
             _ => Err(self.unexpected(t, context)),
         }
     }
@@ -497,7 +585,11 @@ impl Parser<'_> {
         } else {
             None
         };
-        Ok(Node::Template { pos: t.pos, name, pipe })
+        Ok(Node::Template {
+            pos: t.pos,
+            name,
+            pipe,
+        })
     }
 
     fn block_control(&mut self) -> PResult<Node> {
@@ -514,14 +606,26 @@ impl Parser<'_> {
         if let Stop::Else = stop {
             return Err(self.errorf(format!("unexpected {{{{else}}}} in {CONTEXT}")));
         }
-        self.add_def(Tree { name: name.clone(), root: list })?;
+        self.add_def(Tree {
+            name: name.clone(),
+            root: list,
+        })?;
         self.depth -= 1;
-        Ok(Node::Template { pos: t.pos, name, pipe: Some(pipe) })
+        Ok(Node::Template {
+            pos: t.pos,
+            name,
+            pipe: Some(pipe),
+        })
     }
 
     fn pipeline(&mut self, context: &str, end: Kind) -> PResult<Pipe> {
         let start = self.peek_non_space();
-        let mut pipe = Pipe { pos: start.pos, is_assign: false, decl: Vec::new(), cmds: Vec::new() };
+        let mut pipe = Pipe {
+            pos: start.pos,
+            is_assign: false,
+            decl: Vec::new(),
+            cmds: Vec::new(),
+        };
         // Declarations: `$x :=`, `$x =`, `$k, $v :=` (range only).
         loop {
             let v = self.peek_non_space();
@@ -565,8 +669,18 @@ impl Parser<'_> {
                     return Err(self.errorf(format!("missing value for {context}")));
                 }
                 for (i, c) in pipe.cmds.iter().enumerate().skip(1) {
-                    if matches!(c.args[0], Arg::Bool(..) | Arg::Dot(_) | Arg::Nil(_) | Arg::Number(..) | Arg::String { .. }) {
-                        return Err(self.errorf(format!("non executable command in pipeline stage {}", i + 1)));
+                    if matches!(
+                        c.args[0],
+                        Arg::Bool(..)
+                            | Arg::Dot(_)
+                            | Arg::Nil(_)
+                            | Arg::Number(..)
+                            | Arg::String { .. }
+                    ) {
+                        return Err(self.errorf(format!(
+                            "non executable command in pipeline stage {}",
+                            i + 1
+                        )));
                     }
                 }
                 return Ok(pipe);
@@ -593,7 +707,10 @@ impl Parser<'_> {
     }
 
     fn command(&mut self) -> PResult<Command> {
-        let mut cmd = Command { pos: self.peek_non_space().pos, args: Vec::new() };
+        let mut cmd = Command {
+            pos: self.peek_non_space().pos,
+            args: Vec::new(),
+        };
         loop {
             self.peek_non_space();
             if let Some(op) = self.operand()? {
@@ -615,7 +732,9 @@ impl Parser<'_> {
     }
 
     fn operand(&mut self) -> PResult<Option<Arg>> {
-        let Some(node) = self.term()? else { return Ok(None) };
+        let Some(node) = self.term()? else {
+            return Ok(None);
+        };
         let first = self.peek();
         if first.kind != Kind::Field {
             return Ok(Some(node));
@@ -626,12 +745,25 @@ impl Parser<'_> {
         }
         let pos = first.pos;
         Ok(Some(match node {
-            Arg::Field { idents, .. } => Arg::Field { pos, idents: idents.into_iter().chain(fields).collect() },
-            Arg::Variable { idents, .. } => Arg::Variable { pos, idents: idents.into_iter().chain(fields).collect() },
+            Arg::Field { idents, .. } => Arg::Field {
+                pos,
+                idents: idents.into_iter().chain(fields).collect(),
+            },
+            Arg::Variable { idents, .. } => Arg::Variable {
+                pos,
+                idents: idents.into_iter().chain(fields).collect(),
+            },
             Arg::Bool(..) | Arg::String { .. } | Arg::Number(..) | Arg::Nil(_) | Arg::Dot(_) => {
-                return Err(self.errorf(format!("unexpected . after term {}", super::fmt::quote(&node.to_string()))));
+                return Err(self.errorf(format!(
+                    "unexpected . after term {}",
+                    super::fmt::quote(&node.to_string())
+                )));
             }
-            node => Arg::Chain { pos, node: Box::new(node), fields },
+            node => Arg::Chain {
+                pos,
+                node: Box::new(node),
+                fields,
+            },
         }))
     }
 
@@ -640,22 +772,38 @@ impl Parser<'_> {
         Ok(Some(match t.kind {
             Kind::Identifier => {
                 if !is_builtin(&t.text) && !(self.has_func)(&t.text) {
-                    return Err(self.error_at(t.line, format!("function {} not defined", super::fmt::quote(&t.text))));
+                    return Err(self.error_at(
+                        t.line,
+                        format!("function {} not defined", super::fmt::quote(&t.text)),
+                    ));
                 }
-                Arg::Identifier { pos: t.pos, name: t.text }
+                Arg::Identifier {
+                    pos: t.pos,
+                    name: t.text,
+                }
             }
             Kind::Dot => Arg::Dot(t.pos),
             Kind::Nil => Arg::Nil(t.pos),
             Kind::Variable => {
-                if !self.vars.iter().any(|v| *v == t.text) {
-                    return Err(self.error_at(t.line, format!("undefined variable {}", super::fmt::quote(&t.text))));
+                if !self.vars.contains(&t.text) {
+                    return Err(self.error_at(
+                        t.line,
+                        format!("undefined variable {}", super::fmt::quote(&t.text)),
+                    ));
                 }
-                Arg::Variable { pos: t.pos, idents: vec![t.text] }
+                Arg::Variable {
+                    pos: t.pos,
+                    idents: vec![t.text],
+                }
             }
-            Kind::Field => Arg::Field { pos: t.pos, idents: vec![t.text[1..].to_string()] },
+            Kind::Field => Arg::Field {
+                pos: t.pos,
+                idents: vec![t.text[1..].to_string()],
+            },
             Kind::Bool => Arg::Bool(t.pos, t.text == "true"),
             Kind::Number | Kind::CharConstant => {
-                let n = parse_number(&t.text, t.kind == Kind::CharConstant).map_err(|e| self.error_at(t.line, e))?;
+                let n = parse_number(&t.text, t.kind == Kind::CharConstant)
+                    .map_err(|e| self.error_at(t.line, e))?;
                 Arg::Number(t.pos, n)
             }
             Kind::LeftParen => {
@@ -666,7 +814,11 @@ impl Parser<'_> {
             }
             Kind::String | Kind::RawString => {
                 let text = unquote(&t.text).map_err(|e| self.error_at(t.line, e))?;
-                Arg::String { pos: t.pos, quoted: t.text, text }
+                Arg::String {
+                    pos: t.pos,
+                    quoted: t.text,
+                    text,
+                }
             }
             _ => {
                 self.backup();
@@ -683,7 +835,8 @@ enum Item {
 }
 
 fn is_empty_tree(list: &[Node]) -> bool {
-    list.iter().all(|n| matches!(n, Node::Text(t) if t.trim().is_empty()))
+    list.iter()
+        .all(|n| matches!(n, Node::Text(t) if t.trim().is_empty()))
 }
 
 /// Go's `strconv.Unquote` for "…", `…` and '…' literals.
@@ -772,13 +925,15 @@ fn parse_go_int(text: &str) -> Option<i64> {
     } else {
         (10, lower.clone(), false)
     };
-    if digits.contains('_') && (!prefixed || digits.starts_with('_') && radix == 8 && !lower.starts_with("0o")) {
-        if !prefixed {
-            return None;
-        }
+    // Underscores may only separate digits (or follow a base prefix).
+    let legal_underscores = !digits.ends_with('_')
+        && !digits.contains("__")
+        && (!digits.starts_with('_') || (prefixed && !lower.starts_with("0_")));
+    if digits.contains('_') && !legal_underscores {
+        return None;
     }
     let clean: String = digits.chars().filter(|&c| c != '_').collect();
-    if clean.is_empty() || digits.ends_with('_') || digits.contains("__") {
+    if clean.is_empty() {
         return None;
     }
     let mag = i128::from_str_radix(&clean, radix).ok()?;
@@ -791,23 +946,49 @@ pub(crate) fn parse_number(text: &str, is_char: bool) -> Result<Number, String> 
     if is_char {
         let s = unquote(text)?;
         let c = s.chars().next().ok_or("invalid syntax")?;
-        return Ok(Number { text: text.into(), int: Some(c as i64), float: Some(c as u32 as f64), is_char: true });
+        return Ok(Number {
+            text: text.into(),
+            int: Some(c as i64),
+            float: Some(c as u32 as f64),
+            is_char: true,
+        });
     }
     if text.ends_with('i') {
-        return Err(format!("complex number {} is not supported", super::fmt::quote(text)));
+        return Err(format!(
+            "complex number {} is not supported",
+            super::fmt::quote(text)
+        ));
     }
     if let Some(i) = parse_go_int(text) {
-        return Ok(Number { text: text.into(), int: Some(i), float: Some(i as f64), is_char: false });
+        return Ok(Number {
+            text: text.into(),
+            int: Some(i),
+            float: Some(i as f64),
+            is_char: false,
+        });
     }
-    let looks_float = text.contains(['.', 'e', 'E', 'p', 'P']) && !text.to_ascii_lowercase().contains("0x");
+    let looks_float =
+        text.contains(['.', 'e', 'E', 'p', 'P']) && !text.to_ascii_lowercase().contains("0x");
     if let (true, Ok(f)) = (looks_float, text.replace('_', "").parse::<f64>()) {
         let int = (f.fract() == 0.0 && f.abs() < 9.2e18).then_some(f as i64);
-        return Ok(Number { text: text.into(), int, float: Some(f), is_char: false });
+        return Ok(Number {
+            text: text.into(),
+            int,
+            float: Some(f),
+            is_char: false,
+        });
     }
-    if !text.contains(['.', 'e', 'E', 'p', 'P']) && text.bytes().all(|b| b.is_ascii_digit() || b == b'-' || b == b'+') {
+    if !text.contains(['.', 'e', 'E', 'p', 'P'])
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'-' || b == b'+')
+    {
         return Err(format!("integer overflow: {}", super::fmt::quote(text)));
     }
-    Err(format!("illegal number syntax: {}", super::fmt::quote(text)))
+    Err(format!(
+        "illegal number syntax: {}",
+        super::fmt::quote(text)
+    ))
 }
 
 #[cfg(test)]
@@ -815,7 +996,9 @@ mod tests {
     use super::*;
 
     fn p(s: &str) -> Result<String, String> {
-        parse("t", s, &|n| n == "f").map(|(t, _)| ListDisplay(&t.root).to_string()).map_err(|e| e.to_string())
+        parse("t", s, &|n| n == "f")
+            .map(|(t, _)| ListDisplay(&t.root).to_string())
+            .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -830,24 +1013,60 @@ mod tests {
         ] {
             assert_eq!(p(s).as_deref(), Ok(s));
         }
-        assert_eq!(p("{{if .A}}a{{else if .B}}b{{end}}").unwrap(), "{{if .A}}a{{else}}{{if .B}}b{{end}}{{end}}");
+        assert_eq!(
+            p("{{if .A}}a{{else if .B}}b{{end}}").unwrap(),
+            "{{if .A}}a{{else}}{{if .B}}b{{end}}{{end}}"
+        );
     }
 
     #[test]
     fn errors_like_go() {
-        assert_eq!(p("{{g}}").unwrap_err(), "template: t:1: function \"g\" not defined");
-        assert_eq!(p("{{$x}}").unwrap_err(), "template: t:1: undefined variable \"$x\"");
-        assert_eq!(p("{{end}}").unwrap_err(), "template: t:1: unexpected {{end}}");
+        assert_eq!(
+            p("{{g}}").unwrap_err(),
+            "template: t:1: function \"g\" not defined"
+        );
+        assert_eq!(
+            p("{{$x}}").unwrap_err(),
+            "template: t:1: undefined variable \"$x\""
+        );
+        assert_eq!(
+            p("{{end}}").unwrap_err(),
+            "template: t:1: unexpected {{end}}"
+        );
         assert_eq!(p("{{if .X}}").unwrap_err(), "template: t:1: unexpected EOF");
-        assert_eq!(p("{{}}").unwrap_err(), "template: t:1: missing value for command");
-        assert_eq!(p("{{.X | 3}}").unwrap_err(), "template: t:1: non executable command in pipeline stage 2");
-        assert_eq!(p("{{break}}").unwrap_err(), "template: t:1: {{break}} outside {{range}}");
-        assert_eq!(p("{{ \"a }}").unwrap_err(), "template: t:1: unterminated quoted string");
+        assert_eq!(
+            p("{{}}").unwrap_err(),
+            "template: t:1: missing value for command"
+        );
+        assert_eq!(
+            p("{{.X | 3}}").unwrap_err(),
+            "template: t:1: non executable command in pipeline stage 2"
+        );
+        assert_eq!(
+            p("{{break}}").unwrap_err(),
+            "template: t:1: {{break}} outside {{range}}"
+        );
+        assert_eq!(
+            p("{{ \"a }}").unwrap_err(),
+            "template: t:1: unterminated quoted string"
+        );
         assert_eq!(p("\n{{ .X ").unwrap_err(), "template: t:2: unclosed action");
-        assert_eq!(p("{{ (.X }}").unwrap_err(), "template: t:1: unclosed left paren");
-        assert_eq!(p("{{ .X ) }}").unwrap_err(), "template: t:1: unexpected right paren");
-        assert_eq!(p("{{ .X \n .Y").unwrap_err(), "template: t:2: unclosed action started at t:1");
+        assert_eq!(
+            p("{{ (.X }}").unwrap_err(),
+            "template: t:1: unclosed left paren"
+        );
+        assert_eq!(
+            p("{{ .X ) }}").unwrap_err(),
+            "template: t:1: unexpected right paren"
+        );
+        assert_eq!(
+            p("{{ .X \n .Y").unwrap_err(),
+            "template: t:2: unclosed action started at t:1"
+        );
         assert_eq!(p("{{ 1 2 }}").unwrap(), "{{1 2}}");
-        assert_eq!(p("{{ \"a\"1 }}").unwrap_err(), "template: t:1: unexpected \"1\" in operand");
+        assert_eq!(
+            p("{{ \"a\"1 }}").unwrap_err(),
+            "template: t:1: unexpected \"1\" in operand"
+        );
     }
 }

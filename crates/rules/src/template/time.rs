@@ -47,10 +47,28 @@ fn civil(ns: i64) -> Civil {
 }
 
 const MONTHS: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-    "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 ];
-const DAYS: [&str; 7] = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
+const DAYS: [&str; 7] = [
+    "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+];
 
 /// `time.Time.String()` of a UTC time: `2006-01-02 15:04:05.999999999 +0000 UTC`.
 pub(crate) fn format_time(ns: i64) -> String {
@@ -65,9 +83,37 @@ pub(crate) fn go_format(ns: i64, layout: &str) -> String {
     while !rest.is_empty() {
         // Longest elements first where one is a prefix of another.
         const ELEMS: &[&str] = &[
-            "January", "Jan", "Monday", "Mon", "MST", "2006", "__2", "002", "01", "02", "03", "04", "05",
-            "06", "15", "_2", "-07:00:00", "-0700", "-07:00", "-07", "Z07:00:00", "Z0700", "Z07:00",
-            "Z07", "PM", "pm", "1", "2", "3", "4", "5",
+            "January",
+            "Jan",
+            "Monday",
+            "Mon",
+            "MST",
+            "2006",
+            "__2",
+            "002",
+            "01",
+            "02",
+            "03",
+            "04",
+            "05",
+            "06",
+            "15",
+            "_2",
+            "-07:00:00",
+            "-0700",
+            "-07:00",
+            "-07",
+            "Z07:00:00",
+            "Z0700",
+            "Z07:00",
+            "Z07",
+            "PM",
+            "pm",
+            "1",
+            "2",
+            "3",
+            "4",
+            "5",
         ];
         let mut matched = None;
         for e in ELEMS {
@@ -106,7 +152,11 @@ pub(crate) fn go_format(ns: i64, layout: &str) -> String {
             rest = &rest[c.len_utf8()..];
             continue;
         };
-        let h12 = if t.hour % 12 == 0 { 12 } else { t.hour % 12 };
+        let h12 = if t.hour.is_multiple_of(12) {
+            12
+        } else {
+            t.hour % 12
+        };
         let s = match e {
             "January" => MONTHS[(t.month - 1) as usize].to_string(),
             "Jan" => MONTHS[(t.month - 1) as usize][..3].to_string(),
@@ -198,11 +248,23 @@ mod tests {
 
     #[test]
     fn time_strings() {
-        assert_eq!(format_time(1_435_065_584_128_000_000), "2015-06-23 13:19:44.128 +0000 UTC");
+        assert_eq!(
+            format_time(1_435_065_584_128_000_000),
+            "2015-06-23 13:19:44.128 +0000 UTC"
+        );
         assert_eq!(format_time(0), "1970-01-01 00:00:00 +0000 UTC");
         assert_eq!(format_time(-1_000_000), "1969-12-31 23:59:59.999 +0000 UTC");
-        assert_eq!(go_format(1_435_065_584_128_000_000, "Mon Jan _2 03:04:05.000 PM 2006 Z07:00"), "Tue Jun 23 01:19:44.128 PM 2015 Z");
-        assert_eq!(go_format(951_782_400 * NANOS_PER_SEC, "2006-01-02 002 Monday January"), "2000-02-29 060 Tuesday February");
+        assert_eq!(
+            go_format(
+                1_435_065_584_128_000_000,
+                "Mon Jan _2 03:04:05.000 PM 2006 Z07:00"
+            ),
+            "Tue Jun 23 01:19:44.128 PM 2015 Z"
+        );
+        assert_eq!(
+            go_format(951_782_400 * NANOS_PER_SEC, "2006-01-02 002 Monday January"),
+            "2000-02-29 060 Tuesday February"
+        );
     }
 
     #[test]

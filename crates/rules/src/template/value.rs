@@ -62,7 +62,12 @@ pub struct Struct {
 impl Value {
     /// A `map[string]string` from label pairs.
     pub fn labels<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Value {
-        Value::Labels(Arc::new(pairs.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()))
+        Value::Labels(Arc::new(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ))
     }
 
     /// A string value.
@@ -148,6 +153,10 @@ impl From<bool> for Value {
 
 impl From<&prom_model::Labels> for Value {
     fn from(ls: &prom_model::Labels) -> Value {
-        Value::Labels(Arc::new(ls.iter().map(|l| (l.name.to_string(), l.value.to_string())).collect()))
+        Value::Labels(Arc::new(
+            ls.iter()
+                .map(|l| (l.name.to_string(), l.value.to_string()))
+                .collect(),
+        ))
     }
 }
