@@ -274,6 +274,14 @@ fn cases() -> Vec<(&'static str, String, bool)> {
             s("1.235M 1.234m 0 2.048k 1e+06Y -1.5k"),
             true,
         ),
+        // Prometheus's own humanizeDuration vectors (prometheus/common helpers/templates).
+        (
+            "{{ humanizeDuration 60 }}|{{ humanizeDuration 86400 }}|{{ humanizeDuration -183845 }}|{{ humanizeDuration 899.99 }}|{{ humanizeDuration .1 }}|{{ humanizeDuration .0001 }}|{{ humanizeDuration .12345 }}|{{ humanizeDuration 60.5 }}|{{ humanizeDuration 12.345 }}|{{ humanizeDuration \"1.2345\" }}|{{ humanizeDuration 1234567 }}",
+            s(
+                "1m 0s|1d 0h 0m 0s|-2d 3h 4m 5s|14m 59s|100ms|100us|123.5ms|1m 0s|12.35s|1.234s|14d 6h 56m 7s",
+            ),
+            true,
+        ),
         (
             "{{ humanize1024 1048576.0 }} {{ humanize1024 512 }} {{ humanize1024 1.5e9 }}",
             s("1Mi 512 1.397Gi"),
@@ -808,7 +816,21 @@ fn generated_float_cases() -> Vec<String> {
         state ^= state << 17;
         state
     };
-    let mut xs: Vec<f64> = vec![0.0, -0.0, 0.5, 1.0, 0.125, 2.5, 1.005, 999.95, 1023.9, 1e21, 123456789.0, 1e-5, 0.0001];
+    let mut xs: Vec<f64> = vec![
+        0.0,
+        -0.0,
+        0.5,
+        1.0,
+        0.125,
+        2.5,
+        1.005,
+        999.95,
+        1023.9,
+        1e21,
+        123456789.0,
+        1e-5,
+        0.0001,
+    ];
     for k in -12..=25 {
         let mantissa = (next() % 1_000_000) as f64 / 100_000.0 + 1.0;
         let sign = if next() % 3 == 0 { -1.0 } else { 1.0 };
@@ -855,7 +877,11 @@ fn promtool_expands_the_same() {
         .iter()
         .partition(|c| c.1.starts_with("<error expanding template: error parsing"));
     let generated = generated_float_cases();
-    let exec_cases: Vec<&str> = exec_cases.iter().map(|c| c.0).chain(generated.iter().map(String::as_str)).collect();
+    let exec_cases: Vec<&str> = exec_cases
+        .iter()
+        .map(|c| c.0)
+        .chain(generated.iter().map(String::as_str))
+        .collect();
     for (i, tmpl) in exec_cases.iter().enumerate() {
         rules.push_str(&format!("      a{i}: {}\n", q(tmpl)));
         exp.push_str(&format!("          a{i}: {}\n", q(&expand(tmpl))));
