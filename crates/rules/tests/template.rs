@@ -268,6 +268,131 @@ fn cases() -> Vec<(&'static str, String, bool)> {
             ),
             true,
         ),
+        // More of Go's fmt.
+        (
+            "{{ printf \"%6.2v|%5t|%s|%d|%x|%08.3f|%+q|%5v|%-6d|%o|%X|%e\" 3.14159 true 1 true -255 -3.14159 \"é\" $labels.job -42 -8 \"hi\" 0.0 }}",
+            s(
+                "   3.1| true|%!s(int=1)|%!d(bool=true)|-ff|-003.142|\"\\u00e9\"| node|-42   |-10|6869|0.000000e+00",
+            ),
+            true,
+        ),
+        (
+            "{{ printf \"%5v|%q\" $labels (index $labels \"job\") }}",
+            s("map[__name__:   up instance:db-1.example.com:9100   job: node]|\"node\""),
+            true,
+        ),
+        (
+            "{{ printf \"%v %v %.1f %g\" 100000000.0 0.000001 2.25 2.5e-10 }}",
+            s("1e+08 1e-06 2.2 2.5e-10"),
+            true,
+        ),
+        (
+            "{{ with $x := 0 }}yes{{ else }}no {{ $x }}{{ end }}",
+            s("no 0"),
+            true,
+        ),
+        (
+            "{{ index $labels }}|{{ not 0 }}|{{ and 1 }}|{{ or \"\" }}|",
+            s("map[__name__:up instance:db-1.example.com:9100 job:node]|true|1||"),
+            true,
+        ),
+        (
+            "{{ range $i, $e := $labels }}{{ $i }}{{ end }}",
+            s("__name__instancejob"),
+            true,
+        ),
+        ("{{ $labels.job | len | printf \"%03d\" }}", s("004"), true),
+        (
+            "{{ eq }}",
+            exec_err(
+                P + 3,
+                "eq",
+                "wrong number of args for eq: want at least 1 got 0",
+            ),
+            true,
+        ),
+        (
+            "{{ eq 1 }}",
+            exec_err(
+                P + 3,
+                "eq 1",
+                "error calling eq: missing argument for comparison",
+            ),
+            true,
+        ),
+        (
+            "{{ slice $labels 1 }}",
+            exec_err(
+                P + 3,
+                "slice $labels 1",
+                "error calling slice: can't slice item of type map[string]string",
+            ),
+            true,
+        ),
+        (
+            "{{ index \"abc\" 3 }}",
+            exec_err(
+                P + 3,
+                "index \"abc\" 3",
+                "error calling index: reflect: string index out of range",
+            ),
+            true,
+        ),
+        (
+            "{{ index \"abc\" 4 }}",
+            exec_err(
+                P + 3,
+                "index \"abc\" 4",
+                "error calling index: index out of range: 4",
+            ),
+            true,
+        ),
+        (
+            "{{ $labels.job 1 }}",
+            exec_err(
+                P + 10,
+                "$labels.job",
+                "job is not a method but has arguments",
+            ),
+            true,
+        ),
+        (
+            "{{ .Labels 1 }}",
+            exec_err(
+                P + 3,
+                ".Labels",
+                "Labels has arguments but cannot be invoked as function",
+            ),
+            true,
+        ),
+        (
+            "{{ humanize }}",
+            exec_err(
+                P + 3,
+                "humanize",
+                "wrong number of args for humanize: want 1 got 0",
+            ),
+            true,
+        ),
+        (
+            "{{ first 1 }}",
+            exec_err(
+                P + 9,
+                "1",
+                "can't handle 1 for arg of type template.queryResult",
+            ),
+            true,
+        ),
+        (
+            "{{ toUpper nil }}",
+            exec_err(P + 11, "nil", "cannot assign nil to string"),
+            true,
+        ),
+        (
+            "{{ 1 | print }}|{{ \"a\" | printf \"%s-%s\" \"b\" }}",
+            s("1|b-a"),
+            true,
+        ),
         // Prometheus functions.
         (
             "{{ humanize 1234567.0 }} {{ humanize 0.001234 }} {{ humanize 0 }} {{ humanize \"2048\" }} {{ humanize 1e30 }} {{ humanize -1500 }}",

@@ -417,7 +417,7 @@ impl Printer {
             },
             Value::Int(i) => self.fmt_int(*i, verb, v),
             Value::Float(f) => match verb {
-                'v' => self.fmt_float(*f, 'g', None),
+                'v' => self.fmt_float(*f, 'g', self.flags.prec),
                 'e' | 'E' | 'f' | 'F' => {
                     self.fmt_float(*f, verb, Some(self.flags.prec.unwrap_or(6)))
                 }

@@ -728,7 +728,8 @@ fn length(v: &Value) -> Result<i64, String> {
     } as i64)
 }
 
-fn index_arg(i: &Value, len: usize) -> Result<usize, String> {
+/// An index into a string (`kind` "string") or slice (`kind` "slice") of `len` elements.
+fn index_arg(i: &Value, len: usize, kind: &str) -> Result<usize, String> {
     let x = match i {
         Value::Int(x) => *x,
         Value::Nil => return Err("cannot index slice/array with nil".into()),
@@ -739,8 +740,12 @@ fn index_arg(i: &Value, len: usize) -> Result<usize, String> {
             ));
         }
     };
-    if x < 0 || x as u64 >= len as u64 {
+    if x < 0 || x as u64 > len as u64 {
         return Err(format!("index out of range: {x}"));
+    }
+    // Go checks against the capacity, then reflect panics on index == length.
+    if x as u64 == len as u64 {
+        return Err(format!("reflect: {kind} index out of range"));
     }
     Ok(x as usize)
 }
@@ -763,10 +768,10 @@ fn index(item: &Value, indexes: &[Value]) -> Result<Value, String> {
     }
     for i in indexes {
         item = match &item {
-            Value::List(l) => l[index_arg(i, l.len())?].clone(),
-            Value::Vector(v) => Value::Sample(Some(v[index_arg(i, v.len())?].clone())),
+            Value::List(l) => l[index_arg(i, l.len(), "slice")?].clone(),
+            Value::Vector(v) => Value::Sample(Some(v[index_arg(i, v.len(), "slice")?].clone())),
             Value::String(s) | Value::Html(s) => {
-                Value::Int(i64::from(s.as_bytes()[index_arg(i, s.len())?]))
+                Value::Int(i64::from(s.as_bytes()[index_arg(i, s.len(), "string")?]))
             }
             Value::Labels(m) => Value::String(m.get(map_key(i)?).cloned().unwrap_or_default()),
             Value::Map(m) => m.get(map_key(i)?).cloned().unwrap_or(Value::Nil),
