@@ -393,6 +393,17 @@ fn cases() -> Vec<(&'static str, String, bool)> {
             s("1|b-a"),
             true,
         ),
+        (
+            "{{ printf \"%.70000e\" 2.5 | len }}|{{ printf \"%.1100f\" 1e-300 | len }}",
+            s("70006|1102"),
+            true,
+        ),
+        (
+            "{{ printf \"a%100000000d\" 1 }}|{{ printf \"%.*d|%*d|%.8d\" 10000000 1 -3 2 5 }}",
+            s("a%!(NOVERB)%!(EXTRA int=1)|%!(BADPREC)1|2  |00000005"),
+            true,
+        ),
+        ("{{ printf \"%200000d\" 1 | len }}", s("200000"), true),
         // Prometheus functions.
         (
             "{{ humanize 1234567.0 }} {{ humanize 0.001234 }} {{ humanize 0 }} {{ humanize \"2048\" }} {{ humanize 1e30 }} {{ humanize -1500 }}",
@@ -801,6 +812,19 @@ fn hostile_templates_are_bounded() {
         r.contains("printf result exceeds the limit of 1048576 bytes"),
         "{r}"
     );
+    // Huge widths and precisions are capped instead of allocating without bound.
+    let r = expand("{{ printf \"%.*e|%*d|%.*f\" 1000000000000 1.5 1000000000000 1 1000000 0.1 }}");
+    assert!(r.starts_with("%!(BADPREC)1.500000e+00|%!(BADWIDTH)1|0.1000000000000000055511151231257827021181583404541015625000"), "{}", &r[..100]);
+    assert_eq!(
+        r.len(),
+        "%!(BADPREC)1.500000e+00|%!(BADWIDTH)1|0.".len() + 1_000_000
+    );
+
+    let r = expand("{{ printf \"%10000009d\" 1 }}");
+    assert!(
+        r.contains("printf result exceeds the limit of 1048576 bytes"),
+        "{r}"
+    );
     // A huge range stops at the step limit.
     let r = expand("{{ range 1000000000000 }}{{ end }}");
     assert!(
@@ -1077,4 +1101,106 @@ fn promtool_expands_the_same() {
         exec_cases.len(),
         n_parse
     );
+}
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    const PIECES: &[&str] = &[
+        "{{",
+        "}}",
+        "{{- ",
+        " -}}",
+        "if ",
+        "else ",
+        "end",
+        "range ",
+        "with ",
+        "define ",
+        "template ",
+        "block ",
+        "break",
+        "continue",
+        "$x",
+        " := ",
+        " = ",
+        " | ",
+        "(",
+        ")",
+        ".",
+        ".A",
+        ".L.job",
+        "$",
+        "\"s\"",
+        "`r`",
+        "'c'",
+        "1",
+        "-2.5",
+        "1e400",
+        "0x",
+        "nil",
+        "true",
+        "printf ",
+        "\"%d %s %v\"",
+        "index ",
+        "slice ",
+        "len ",
+        "humanize ",
+        "query \"up\"",
+        "first ",
+        "toTime ",
+        "toDuration ",
+        "and ",
+        "or ",
+        "eq ",
+        "lt ",
+        "call ",
+        "args ",
+        " ",
+        "\n",
+        "/*",
+        "*/",
+        ",",
+        "%",
+        "\\",
+        "\"",
+        "é",
+        "}",
+        "{",
+    ];
+
+    fn data() -> Value {
+        let mut m = BTreeMap::new();
+        m.insert(
+            "L".to_string(),
+            Value::labels([("job", "node"), ("instance", INSTANCE)]),
+        );
+        m.insert("V".to_string(), Value::Float(VALUE));
+        m.insert(
+            "A".to_string(),
+            Value::List(Arc::new(vec![Value::Int(1), Value::string("x")])),
+        );
+        Value::Map(Arc::new(m))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// Any input parses or fails cleanly, and runs or fails cleanly: no panic (this calls the
+        /// engine directly, without `expand_alert`'s panic guard).
+        #[test]
+        fn never_panics(pieces in prop::collection::vec(prop::sample::select(PIECES), 0..24), noise in ".{0,8}") {
+            let funcs = FuncMap::prometheus(Some(&FakeQuery), AT_MS, "http://x/p");
+            // Free-form, and inside one action (so more inputs get past the parser).
+            let inner: String = pieces.iter().filter(|p| !p.contains(['{', '}'])).copied().collect();
+            for text in [format!("{}{noise}", pieces.concat()), format!("{{{{ {inner} }}}}")] {
+                if let Ok(t) = Template::parse("t", &text, &funcs) {
+                    let _ = t.execute(&data(), &funcs);
+                }
+                let _ = check(&text);
+            }
+        }
+    }
 }

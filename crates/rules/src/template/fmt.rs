@@ -67,6 +67,9 @@ fn shortest_digits(v: f64) -> Digits {
 
 /// `n` significant digits, correctly rounded.
 fn prec_digits(v: f64, n: usize) -> Digits {
+    // An f64 has at most 767 significant decimal digits; the rest are zeros (which `Digits`
+    // drops anyway), and Rust's formatter takes at most a u16 precision.
+    let n = n.min(800);
     digits_from_exp(&format!("{:.*e}", n.saturating_sub(1), v.abs()))
 }
 
@@ -130,7 +133,12 @@ pub(crate) fn format_float(v: f64, verb: char, prec: Option<usize>) -> String {
     }
     match verb {
         'f' | 'F' => match prec {
-            Some(p) => out.push_str(&format!("{:.*}", p, v.abs())),
+            Some(p) => {
+                // At most 1074 fraction digits are non-zero; pad the rest.
+                let q = p.min(1100);
+                out.push_str(&format!("{:.*}", q, v.abs()));
+                out.extend(std::iter::repeat_n('0', p - q));
+            }
             None => {
                 let digs = shortest_digits(v);
                 let p = (digs.d.len() as i32 - digs.dp).max(0) as usize;
@@ -251,36 +259,49 @@ pub(crate) fn sprintf(format: &str, args: &[Value]) -> String {
         // Width.
         if chars.peek().map(|&(_, c)| c) == Some('*') {
             chars.next();
-            match args.get(arg) {
-                Some(Value::Int(w)) => {
-                    let mut w = *w;
+            match int_from_arg(args.get(arg)) {
+                Some(w) => {
                     if w < 0 {
                         p.flags.minus = true;
                         p.flags.zero = false;
-                        w = -w;
                     }
-                    p.flags.width = Some(w as usize);
+                    p.flags.width = Some(w.unsigned_abs() as usize);
                 }
-                _ => p.out.push_str("%!(BADWIDTH)"),
+                None => p.out.push_str("%!(BADWIDTH)"),
             }
             arg += 1;
         } else {
-            p.flags.width = take_num(&mut chars);
+            match take_num(&mut chars) {
+                Ok(w) => p.flags.width = w,
+                // Go gives up on the rest of the format.
+                Err(()) => {
+                    p.out.push_str("%!(NOVERB)");
+                    break;
+                }
+            }
         }
         // Precision.
         if chars.peek().map(|&(_, c)| c) == Some('.') {
             chars.next();
             if chars.peek().map(|&(_, c)| c) == Some('*') {
                 chars.next();
-                match args.get(arg) {
-                    Some(Value::Int(n)) if *n >= 0 => p.flags.prec = Some(*n as usize),
+                match int_from_arg(args.get(arg)) {
+                    Some(n) if n >= 0 => p.flags.prec = Some(n as usize),
                     _ => p.out.push_str("%!(BADPREC)"),
                 }
                 arg += 1;
             } else {
-                p.flags.prec = Some(take_num(&mut chars).unwrap_or(0));
+                match take_num(&mut chars) {
+                    Ok(n) => p.flags.prec = Some(n.unwrap_or(0)),
+                    Err(()) => {
+                        p.out.push_str("%!(NOVERB)");
+                        break;
+                    }
+                }
             }
         }
+        p.flags.width = p.flags.width.map(|w| w.min(MAX_PAD));
+        p.flags.prec = p.flags.prec.map(|w| w.min(MAX_PAD));
         let Some((_, verb)) = chars.next() else {
             p.out.push_str("%!(NOVERB)");
             break;
@@ -330,20 +351,40 @@ pub(crate) fn sprintf(format: &str, args: &[Value]) -> String {
     p.out
 }
 
-fn take_num(chars: &mut std::iter::Peekable<std::str::CharIndices<'_>>) -> Option<usize> {
-    let mut n: Option<usize> = None;
+/// Go's bound on widths and precisions (`tooLarge`): beyond it a `*` argument is a bad width
+/// or precision and a literal one ends the format. It also bounds what a format allocates.
+const MAX_WIDTH: i64 = 1_000_000;
+
+/// A `*` width or precision argument: an int within Go's bound.
+fn int_from_arg(v: Option<&Value>) -> Option<i64> {
+    match v {
+        Some(Value::Int(n)) if (-MAX_WIDTH..=MAX_WIDTH).contains(n) => Some(*n),
+        _ => None,
+    }
+}
+
+/// A literal width or precision; `Err` when it exceeds Go's bound (checked, as Go's `parsenum`
+/// does, before each further digit, so a literal may reach 10,000,009).
+fn take_num(
+    chars: &mut std::iter::Peekable<std::str::CharIndices<'_>>,
+) -> Result<Option<usize>, ()> {
+    let mut n: Option<i64> = None;
     while let Some(&(_, c)) = chars.peek() {
         let Some(d) = c.to_digit(10) else { break };
-        n = Some(
-            n.unwrap_or(0)
-                .saturating_mul(10)
-                .saturating_add(d as usize)
-                .min(1_000_000),
-        );
+        if n.is_some_and(|n| n > MAX_WIDTH) {
+            chars.by_ref().for_each(drop);
+            return Err(());
+        }
+        n = Some(n.unwrap_or(0) * 10 + i64::from(d));
         chars.next();
     }
-    n
+    Ok(n.map(|n| n as usize))
 }
+
+/// The most padding or digits one verb produces. Go has no such bound (a literal width may
+/// reach 10,000,009); anything this long is far beyond [`super::Limits::max_output`], so the
+/// result is rejected either way, without allocating gigabytes first.
+const MAX_PAD: usize = 1 << 24;
 
 #[derive(Default, Clone, Copy)]
 struct Flags {
@@ -592,8 +633,8 @@ impl Printer {
             if p == 0 && u == 0 {
                 digits.clear();
             }
-            while digits.len() < p {
-                digits.insert(0, '0');
+            if digits.len() < p {
+                digits = "0".repeat(p - digits.len()) + &digits;
             }
         }
         let mut prefix = String::new();
@@ -618,8 +659,8 @@ impl Printer {
         }
         if self.flags.zero && self.flags.prec.is_none() && !self.flags.minus {
             let w = self.flags.width.unwrap_or(0);
-            while prefix.len() + digits.len() < w {
-                digits.insert(0, '0');
+            if prefix.len() + digits.len() < w {
+                digits = "0".repeat(w - prefix.len() - digits.len()) + &digits;
             }
         }
         let s = prefix + &digits;

@@ -1070,3 +1070,87 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn operand() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(".".to_string()),
+            "[A-Z][a-z]{0,3}".prop_map(|f| format!(".{f}")),
+            "[a-z]{1,3}".prop_map(|f| format!("$.L.{f}")),
+            Just("$".to_string()),
+            (0i64..1000).prop_map(|n| n.to_string()),
+            (-1e6f64..1e6).prop_map(|f| format!("{f:e}")),
+            "[a-z \\\\\"]{0,5}".prop_map(|s| format!("{s:?}")),
+            "[a-z ]{0,5}".prop_map(|s| format!("`{s}`")),
+            Just("'x'".to_string()),
+            Just("true".to_string()),
+            Just("nil".to_string()),
+        ]
+    }
+
+    fn pipeline() -> impl Strategy<Value = String> {
+        let command = prop_oneof![
+            operand(),
+            (
+                prop_oneof![Just("f"), Just("printf"), Just("len"), Just("eq")],
+                prop::collection::vec(operand(), 0..3)
+            )
+                .prop_map(|(f, args)| std::iter::once(f.to_string())
+                    .chain(args)
+                    .collect::<Vec<_>>()
+                    .join(" ")),
+        ];
+        (
+            command,
+            prop::collection::vec(
+                prop_oneof![Just("f"), Just("len"), Just("printf \"%v\"")],
+                0..2,
+            ),
+        )
+            .prop_map(|(first, rest)| {
+                std::iter::once(first)
+                    .chain(rest.into_iter().map(str::to_string))
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            })
+    }
+
+    fn template() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            "[a-z \n]{0,6}",
+            pipeline().prop_map(|p| format!("{{{{{p}}}}}")),
+            pipeline().prop_map(|p| format!("{{{{- ({p}).X -}}}}")),
+        ];
+        leaf.prop_recursive(4, 24, 4, |inner| {
+            let list = prop::collection::vec(inner, 0..4).prop_map(|v| v.concat());
+            prop_oneof![
+                (pipeline(), list.clone(), list.clone())
+                    .prop_map(|(p, a, b)| format!("{{{{if {p}}}}}{a}{{{{else}}}}{b}{{{{end}}}}")),
+                (pipeline(), list.clone()).prop_map(|(p, a)| format!(
+                    "{{{{range $i, $e := {p}}}}}{a}{{{{break}}}}{{{{end}}}}"
+                )),
+                (pipeline(), list.clone())
+                    .prop_map(|(p, a)| format!("{{{{with $w := {p}}}}}{a}{{{{$w}}}}{{{{end}}}}")),
+                (pipeline(), list).prop_map(|(p, a)| format!(
+                    "{{{{$v := {p}}}}}{a}{{{{$v = 1}}}}{{{{template \"t\" $v}}}}"
+                )),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Display prints source that parses back to the same tree.
+        #[test]
+        fn display_round_trips(src in template()) {
+            let has = |n: &str| n == "f";
+            let (tree, _) = parse("t", &src, &has).map_err(|e| TestCaseError::fail(format!("{src:?}: {e}")))?;
+            let printed = ListDisplay(&tree.root).to_string();
+            let (again, _) = parse("t", &printed, &has).map_err(|e| TestCaseError::fail(format!("{printed:?}: {e}")))?;
+            prop_assert_eq!(ListDisplay(&again.root).to_string(), printed);
+        }
+    }
+}
