@@ -27,6 +27,12 @@ impl TemplateQuery for FakeQuery {
                 VALUE,
             )]),
             "nothing" => Ok(vec![]),
+            "scalar(vector(3))" => Ok(vec![(Labels::new(), 3.0)]),
+            "sum(up)" => Ok(vec![(Labels::new(), VALUE)]),
+            r#"up{instance="db-1.example.com:9100"}"# => Ok(vec![(
+                Labels::from_pairs(&[("__name__", "up"), ("instance", INSTANCE), ("job", "node")]),
+                VALUE,
+            )]),
             _ => Err(format!("unknown expression {expr:?}")),
         }
     }
@@ -404,6 +410,28 @@ fn cases() -> Vec<(&'static str, String, bool)> {
             true,
         ),
         ("{{ printf \"%200000d\" 1 | len }}", s("200000"), true),
+        (
+            "{{ range query \"up\" }}{{ . }}{{ end }}|{{ query \"up\" | first }}|{{ printf \"%v\" (query \"up\" | first) }}",
+            s(
+                "{map[__name__:up instance:db-1.example.com:9100 job:node] 1.234567e+06}|{map[__name__:up instance:db-1.example.com:9100 job:node] 1.234567e+06}|&{map[__name__:up instance:db-1.example.com:9100 job:node] 1.234567e+06}",
+            ),
+            true,
+        ),
+        (
+            "{{ title \"élan vital\" }}|{{ toUpper \"straße\" }}|{{ toLower \"İSTANBUL\" }}|{{ title \"o'neil mc-d x.y\" }}",
+            s("Élan Vital|STRAßE|istanbul|O'Neil Mc-D X.Y"),
+            true,
+        ),
+        (
+            "{{ printf \"%q|%+q|%#q|%x|% X\" \"é\\u0001\" \"日本\" \"a`b\" \"é\" \"ab\" }}",
+            s("\"é\\x01\"|\"\\u65e5\\u672c\"|\"a`b\"|c3a9|61 62"),
+            true,
+        ),
+        (
+            "{{ with printf \"up{instance=%q}\" $labels.instance | query }}{{ . | first | value | humanize }}{{ end }}|{{ query \"scalar(vector(3))\" | first | value }}|{{ with query \"sum(up)\" }}{{ (index . 0).Labels }} {{ (index . 0).Value }}{{ end }}",
+            s("1.235M|3|map[] 1.234567e+06"),
+            true,
+        ),
         // Prometheus functions.
         (
             "{{ humanize 1234567.0 }} {{ humanize 0.001234 }} {{ humanize 0 }} {{ humanize \"2048\" }} {{ humanize 1e30 }} {{ humanize -1500 }}",
