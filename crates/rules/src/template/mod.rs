@@ -77,6 +77,8 @@ pub enum TemplateError {
         message: String,
         /// The 1-based line of the error.
         line: usize,
+        /// The byte offset in the text of the token the error is about.
+        offset: usize,
     },
     /// Execution failed: `template: NAME:LINE:COL: executing "NAME" at <NODE>: MESSAGE`.
     #[error("{message}")]
@@ -135,12 +137,15 @@ impl Template {
         for d in defined {
             if d.name == name {
                 if !main_empty {
+                    // Go adds the main tree last, so the error is at the end of the text.
+                    let line = 1 + text.matches('\n').count();
                     return Err(TemplateError::Parse {
                         message: format!(
-                            "template: multiple definition of template {}",
+                            "template: {name}:{line}: template: multiple definition of template {}",
                             fmt::quote(name)
                         ),
-                        line: 1,
+                        line,
+                        offset: text.len(),
                     });
                 }
                 tree = Arc::new(d.clone());

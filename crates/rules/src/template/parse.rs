@@ -338,21 +338,28 @@ impl Parser<'_> {
         t
     }
 
-    fn error_at(&self, line: usize, msg: impl Into<String>) -> TemplateError {
+    fn error_at(&self, t: &Token, msg: impl Into<String>) -> TemplateError {
         TemplateError::Parse {
-            message: format!("template: {}:{}: {}", self.name, line, msg.into()),
-            line,
+            message: format!("template: {}:{}: {}", self.name, t.line, msg.into()),
+            line: t.line,
+            offset: t.pos,
         }
     }
 
     fn errorf(&self, msg: impl Into<String>) -> TemplateError {
         // Go reports the line of the latest token lexed, peeked ones included.
-        let line = self
+        match self
             .tokens
             .get(self.seen.saturating_sub(1))
             .or(self.tokens.last())
-            .map_or(1, |t| t.line);
-        self.error_at(line, msg)
+        {
+            Some(t) => self.error_at(t, msg),
+            None => TemplateError::Parse {
+                message: format!("template: {}:1: {}", self.name, msg.into()),
+                line: 1,
+                offset: 0,
+            },
+        }
     }
 
     fn unexpected(&self, t: &Token, context: &str) -> TemplateError {
@@ -364,12 +371,9 @@ impl Parser<'_> {
                     extra = extra[" in action".len()..].to_string();
                 }
             }
-            return self.error_at(t.line, format!("{}{}", t.text, extra));
+            return self.error_at(t, format!("{}{}", t.text, extra));
         }
-        self.error_at(
-            t.line,
-            format!("unexpected {} in {}", t.describe(), context),
-        )
+        self.error_at(&t, format!("unexpected {} in {}", t.describe(), context))
     }
 
     fn expect(&mut self, kind: Kind, context: &str) -> PResult<Token> {
@@ -423,7 +427,7 @@ impl Parser<'_> {
         if !matches!(t.kind, Kind::String | Kind::RawString) {
             return Err(self.unexpected(&t, CONTEXT));
         }
-        let name = unquote(&t.text).map_err(|e| self.error_at(t.line, e))?;
+        let name = unquote(&t.text).map_err(|e| self.error_at(&t, e))?;
         self.expect(Kind::RightDelim, CONTEXT)?;
         let saved_vars = std::mem::replace(&mut self.vars, vec!["$".to_string()]);
         let (list, stop) = self.item_list()?;
@@ -568,9 +572,7 @@ impl Parser<'_> {
 
     fn template_name(&mut self, t: &Token, context: &str) -> PResult<String> {
         match t.kind {
-            Kind::String | Kind::RawString => {
-                unquote(&t.text).map_err(|e| self.error_at(t.line, e))
-            }
+            Kind::String | Kind::RawString => unquote(&t.text).map_err(|e| self.error_at(&t, e)),
             _ => Err(self.unexpected(t, context)),
         }
     }
@@ -773,7 +775,7 @@ impl Parser<'_> {
             Kind::Identifier => {
                 if !is_builtin(&t.text) && !(self.has_func)(&t.text) {
                     return Err(self.error_at(
-                        t.line,
+                        &t,
                         format!("function {} not defined", super::fmt::quote(&t.text)),
                     ));
                 }
@@ -787,7 +789,7 @@ impl Parser<'_> {
             Kind::Variable => {
                 if !self.vars.contains(&t.text) {
                     return Err(self.error_at(
-                        t.line,
+                        &t,
                         format!("undefined variable {}", super::fmt::quote(&t.text)),
                     ));
                 }
@@ -803,7 +805,7 @@ impl Parser<'_> {
             Kind::Bool => Arg::Bool(t.pos, t.text == "true"),
             Kind::Number | Kind::CharConstant => {
                 let n = parse_number(&t.text, t.kind == Kind::CharConstant)
-                    .map_err(|e| self.error_at(t.line, e))?;
+                    .map_err(|e| self.error_at(&t, e))?;
                 Arg::Number(t.pos, n)
             }
             Kind::LeftParen => {
@@ -813,7 +815,7 @@ impl Parser<'_> {
                 Arg::Pipe(Box::new(p))
             }
             Kind::String | Kind::RawString => {
-                let text = unquote(&t.text).map_err(|e| self.error_at(t.line, e))?;
+                let text = unquote(&t.text).map_err(|e| self.error_at(&t, e))?;
                 Arg::String {
                     pos: t.pos,
                     quoted: t.text,
