@@ -718,6 +718,16 @@ fn cases() -> Vec<(&'static str, String, bool)> {
         ),
         ("{{ .X }", parse_err(1, "unexpected \"}\" in operand"), true),
         (
+            "{{ define \"__alert_T\" }}x{{ end }}y\n",
+            parse_err(2, "template: multiple definition of template \"__alert_T\""),
+            true,
+        ),
+        (
+            "{{ define \"a\" }}x{{ end }}{{ define \"a\" }}y{{ end }}",
+            parse_err(1, "template: multiple definition of template \"a\""),
+            true,
+        ),
+        (
             "{{ template .X }}",
             parse_err(1, "unexpected \".X\" in template clause"),
             true,

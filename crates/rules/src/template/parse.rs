@@ -373,7 +373,7 @@ impl Parser<'_> {
             }
             return self.error_at(t, format!("{}{}", t.text, extra));
         }
-        self.error_at(&t, format!("unexpected {} in {}", t.describe(), context))
+        self.error_at(t, format!("unexpected {} in {}", t.describe(), context))
     }
 
     fn expect(&mut self, kind: Kind, context: &str) -> PResult<Token> {
@@ -572,7 +572,7 @@ impl Parser<'_> {
 
     fn template_name(&mut self, t: &Token, context: &str) -> PResult<String> {
         match t.kind {
-            Kind::String | Kind::RawString => unquote(&t.text).map_err(|e| self.error_at(&t, e)),
+            Kind::String | Kind::RawString => unquote(&t.text).map_err(|e| self.error_at(t, e)),
             _ => Err(self.unexpected(t, context)),
         }
     }
