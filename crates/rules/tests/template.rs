@@ -432,6 +432,11 @@ fn cases() -> Vec<(&'static str, String, bool)> {
             s("1.235M|3|map[] 1.234567e+06"),
             true,
         ),
+        (
+            "{{ with toTime 1435065584.128 }}{{ .Year }} {{ .Month }} {{ .Day }} {{ .Weekday }} {{ .Hour }}:{{ .Minute }}:{{ .Second }} {{ .YearDay }} {{ .UnixMilli }} {{ .UTC }}{{ end }}",
+            s("2015 June 23 Tuesday 13:19:44 174 1435065584128 2015-06-23 13:19:44.128 +0000 UTC"),
+            true,
+        ),
         // Prometheus functions.
         (
             "{{ humanize 1234567.0 }} {{ humanize 0.001234 }} {{ humanize 0 }} {{ humanize \"2048\" }} {{ humanize 1e30 }} {{ humanize -1500 }}",

@@ -958,6 +958,15 @@ pub(crate) fn method(receiver: &Value, name: &str) -> Option<Callable<'static>> 
                 &[],
                 Box::new(move |_| Value::Int(ns.rem_euclid(1_000_000_000))),
             ),
+            // time.Month and time.Weekday print as their names.
+            "Month" => m(
+                &[],
+                Box::new(move |_| Value::String(go_format(ns, "January"))),
+            ),
+            "Weekday" => m(
+                &[],
+                Box::new(move |_| Value::String(go_format(ns, "Monday"))),
+            ),
             _ => None,
         },
         Value::Duration(ns) => match name {
