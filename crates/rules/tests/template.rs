@@ -437,6 +437,18 @@ fn cases() -> Vec<(&'static str, String, bool)> {
             s("2015 June 23 Tuesday 13:19:44 174 1435065584128 2015-06-23 13:19:44.128 +0000 UTC"),
             true,
         ),
+        (
+            "{{ printf \"%[2]s %[1]s|%[1]d%[1]d|%[3]d|%[0]d|%[x]d|%[2]*[1]d|%[1]\" \"a\" 5 }}",
+            s(
+                "%!s(int=5) a|%!d(string=a)%!d(string=a)|%!d(BADINDEX)|%!d(BADINDEX)|%!d(BADINDEX)|%!d(string=    a)|%!(NOVERB)",
+            ),
+            true,
+        ),
+        (
+            "{{ printf \"%d %d %[1]d %d|%-[2]*[1]d|%.[2]*[1]f\" 1 2 3 }}",
+            s("1 2 1 2|1 |%!f(int=01)"),
+            true,
+        ),
         // Prometheus functions.
         (
             "{{ humanize 1234567.0 }} {{ humanize 0.001234 }} {{ humanize 0 }} {{ humanize \"2048\" }} {{ humanize 1e30 }} {{ humanize -1500 }}",

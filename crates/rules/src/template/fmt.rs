@@ -230,35 +230,47 @@ pub(crate) fn sprintln(args: &[Value]) -> String {
 }
 
 /// `fmt.Sprintf(format, args...)`, with Go's error annotations (`%!d(string=x)`,
-/// `%!s(MISSING)`, `%!(EXTRA …)`).
+/// `%!s(MISSING)`, `%!(EXTRA …)`, `%!(BADWIDTH)`, `%!v(BADINDEX)`) and explicit argument
+/// indexes (`%[2]d`).
 pub(crate) fn sprintf(format: &str, args: &[Value]) -> String {
     let mut p = Printer::default();
-    let mut arg = 0;
-    let mut chars = format.char_indices().peekable();
-    while let Some((_, c)) = chars.next() {
-        if c != '%' {
-            p.out.push(c);
-            continue;
+    let f = format.as_bytes();
+    let end = f.len();
+    let mut arg = 0usize;
+    let mut reordered = false;
+    let mut i = 0;
+    while i < end {
+        let lit_start = i;
+        while i < end && f[i] != b'%' {
+            i += 1;
         }
+        p.out.push_str(&format[lit_start..i]);
+        if i >= end {
+            break;
+        }
+        i += 1; // the '%'
         p.flags = Flags::default();
+        let mut good_arg = true;
         // Flags.
-        while let Some(&(_, f)) = chars.peek() {
-            match f {
-                '#' => p.flags.sharp = true,
-                '0' => p.flags.zero = !p.flags.minus,
-                '+' => p.flags.plus = true,
-                '-' => {
+        while i < end {
+            match f[i] {
+                b'#' => p.flags.sharp = true,
+                b'0' => p.flags.zero = !p.flags.minus,
+                b'+' => p.flags.plus = true,
+                b'-' => {
                     p.flags.minus = true;
                     p.flags.zero = false;
                 }
-                ' ' => p.flags.space = true,
+                b' ' => p.flags.space = true,
                 _ => break,
             }
-            chars.next();
+            i += 1;
         }
-        // Width.
-        if chars.peek().map(|&(_, c)| c) == Some('*') {
-            chars.next();
+        // An argument index, then the width.
+        let mut after_index;
+        (arg, i, after_index) = arg_number(arg, f, i, args.len(), &mut reordered, &mut good_arg);
+        if i < end && f[i] == b'*' {
+            i += 1;
             match int_from_arg(args.get(arg)) {
                 Some(w) => {
                     if w < 0 {
@@ -270,44 +282,56 @@ pub(crate) fn sprintf(format: &str, args: &[Value]) -> String {
                 None => p.out.push_str("%!(BADWIDTH)"),
             }
             arg += 1;
+            after_index = false;
         } else {
-            match take_num(&mut chars) {
-                Ok(w) => p.flags.width = w,
-                // Go gives up on the rest of the format.
-                Err(()) => {
-                    p.out.push_str("%!(NOVERB)");
-                    break;
-                }
+            let (w, ni) = parse_num(f, i, end);
+            p.flags.width = w;
+            i = ni;
+            if after_index && w.is_some() {
+                good_arg = false;
             }
         }
-        // Precision.
-        if chars.peek().map(|&(_, c)| c) == Some('.') {
-            chars.next();
-            if chars.peek().map(|&(_, c)| c) == Some('*') {
-                chars.next();
+        // The precision, possibly after its own argument index.
+        if i + 1 < end && f[i] == b'.' {
+            i += 1;
+            if after_index {
+                good_arg = false;
+            }
+            (arg, i, after_index) =
+                arg_number(arg, f, i, args.len(), &mut reordered, &mut good_arg);
+            if i < end && f[i] == b'*' {
+                i += 1;
                 match int_from_arg(args.get(arg)) {
                     Some(n) if n >= 0 => p.flags.prec = Some(n as usize),
                     _ => p.out.push_str("%!(BADPREC)"),
                 }
                 arg += 1;
+                after_index = false;
             } else {
-                match take_num(&mut chars) {
-                    Ok(n) => p.flags.prec = Some(n.unwrap_or(0)),
-                    Err(()) => {
-                        p.out.push_str("%!(NOVERB)");
-                        break;
-                    }
-                }
+                let (n, ni) = parse_num(f, i, end);
+                p.flags.prec = Some(n.unwrap_or(0));
+                i = ni;
             }
         }
-        p.flags.width = p.flags.width.map(|w| w.min(MAX_PAD));
-        p.flags.prec = p.flags.prec.map(|w| w.min(MAX_PAD));
-        let Some((_, verb)) = chars.next() else {
+        if !after_index {
+            (arg, i, _) = arg_number(arg, f, i, args.len(), &mut reordered, &mut good_arg);
+        }
+        if i >= end {
             p.out.push_str("%!(NOVERB)");
             break;
-        };
+        }
+        let verb = format[i..].chars().next().unwrap_or('%');
+        i += verb.len_utf8();
+        p.flags.width = p.flags.width.map(|w| w.min(MAX_PAD));
+        p.flags.prec = p.flags.prec.map(|w| w.min(MAX_PAD));
         if verb == '%' {
             p.out.push('%');
+            continue;
+        }
+        if !good_arg {
+            p.out.push_str("%!");
+            p.out.push(verb);
+            p.out.push_str("(BADINDEX)");
             continue;
         }
         match args.get(arg) {
@@ -331,7 +355,7 @@ pub(crate) fn sprintf(format: &str, args: &[Value]) -> String {
             }
         }
     }
-    if arg < args.len() {
+    if !reordered && arg < args.len() {
         p.flags = Flags::default();
         p.out.push_str("%!(EXTRA ");
         for (i, a) in args[arg..].iter().enumerate() {
@@ -352,7 +376,7 @@ pub(crate) fn sprintf(format: &str, args: &[Value]) -> String {
 }
 
 /// Go's bound on widths and precisions (`tooLarge`): beyond it a `*` argument is a bad width
-/// or precision and a literal one ends the format. It also bounds what a format allocates.
+/// or precision and a literal one ends the format.
 const MAX_WIDTH: i64 = 1_000_000;
 
 /// A `*` width or precision argument: an int within Go's bound.
@@ -363,22 +387,59 @@ fn int_from_arg(v: Option<&Value>) -> Option<i64> {
     }
 }
 
-/// A literal width or precision; `Err` when it exceeds Go's bound (checked, as Go's `parsenum`
-/// does, before each further digit, so a literal may reach 10,000,009).
-fn take_num(
-    chars: &mut std::iter::Peekable<std::str::CharIndices<'_>>,
-) -> Result<Option<usize>, ()> {
+/// Go's `parsenum`: digits from `start` (before `end`); a number past Go's bound consumes the
+/// rest of the format. The bound is checked before each further digit, so a literal may reach
+/// 10,000,009.
+fn parse_num(f: &[u8], start: usize, end: usize) -> (Option<usize>, usize) {
     let mut n: Option<i64> = None;
-    while let Some(&(_, c)) = chars.peek() {
-        let Some(d) = c.to_digit(10) else { break };
+    let mut i = start;
+    while i < end && f[i].is_ascii_digit() {
         if n.is_some_and(|n| n > MAX_WIDTH) {
-            chars.by_ref().for_each(drop);
-            return Err(());
+            return (None, end);
         }
-        n = Some(n.unwrap_or(0) * 10 + i64::from(d));
-        chars.next();
+        n = Some(n.unwrap_or(0) * 10 + i64::from(f[i] - b'0'));
+        i += 1;
     }
-    Ok(n.map(|n| n as usize))
+    (n.map(|n| n as usize), i)
+}
+
+/// Go's `argNumber`: an explicit `[n]` at `i` selects argument n-1. Returns the argument, the
+/// position after the index and whether an index was read.
+fn arg_number(
+    arg: usize,
+    f: &[u8],
+    i: usize,
+    nargs: usize,
+    reordered: &mut bool,
+    good: &mut bool,
+) -> (usize, usize, bool) {
+    if i >= f.len() || f[i] != b'[' {
+        return (arg, i, false);
+    }
+    *reordered = true;
+    let rest = &f[i..];
+    // At least "[n]", and a closing bracket.
+    let close = if rest.len() < 3 {
+        None
+    } else {
+        rest.iter().position(|&b| b == b']')
+    };
+    let Some(close) = close else {
+        *good = false;
+        return (arg, i + 1, false);
+    };
+    let (n, ni) = parse_num(rest, 1, close);
+    match n {
+        Some(n) if ni == close && n >= 1 && n - 1 < nargs => (n - 1, i + close + 1, true),
+        Some(_) if ni == close => {
+            *good = false;
+            (arg, i + close + 1, true)
+        }
+        _ => {
+            *good = false;
+            (arg, i + close + 1, false)
+        }
+    }
 }
 
 /// The most padding or digits one verb produces. Go has no such bound (a literal width may
@@ -435,9 +496,8 @@ impl Printer {
         } else {
             self.out.push_str(&v.type_name());
             self.out.push('=');
-            let saved = std::mem::take(&mut self.flags);
+            // Go prints the operand with the verb's width and precision still set.
             self.print_arg(v, 'v');
-            self.flags = saved;
         }
         self.out.push(')');
     }
