@@ -144,7 +144,8 @@ impl NameValidation {
 pub type TemplateCheck = fn(name: &str, text: &str) -> std::result::Result<(), String>;
 
 /// How rule files are decoded and validated. Defaults: strict fields, UTF-8 names, PromQL as
-/// Prometheus parses it by default (no experimental syntax), no template check.
+/// Prometheus parses it by default (no experimental syntax), alert templates checked with
+/// [`crate::expand::check_template`].
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
     /// Which label, annotation and recording-rule names are valid.
@@ -164,7 +165,7 @@ impl Default for LoadOptions {
             name_validation: NameValidation::Utf8,
             ignore_unknown_fields: false,
             promql: prom_promql::ParseOptions::prometheus_defaults(),
-            validate_templates: None,
+            validate_templates: Some(crate::expand::check_template),
         }
     }
 }
@@ -1037,7 +1038,13 @@ mod tests {
             errs[0].detail(),
             "6:19: group \"a\", rule 1, \"X\": annotation \"s\": template: __alert_X:1: undefined variable \"$x\""
         );
-        assert!(parse(text, "f.yml").is_ok());
+        // The default check is the template engine's parser.
+        let errs = parse(text, "f.yml").unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0].detail().contains("undefined variable \"$x\""), "{}", errs[0]);
+        let mut off = LoadOptions::default();
+        off.validate_templates = None;
+        assert!(parse_with(text, "f.yml", &off).is_ok());
     }
 
     #[test]

@@ -3,8 +3,13 @@
 //! expected at given times.
 
 mod file;
+mod run;
 
 pub use file::{
     AlertTestCase, ExpectedAlert, ExpectedSample, InputSeries, PromqlTestCase, TestFile,
     TestFileError, TestGroup, load_test_file, parse_test_file,
+};
+pub use run::{
+    ExpanderFactory, FileOutcome, GroupOutcome, UnitTestOptions, run_test_file, run_test_files,
+    run_tests,
 };

@@ -45,7 +45,7 @@ pub struct UnitTestOptions {
 impl Default for UnitTestOptions {
     fn default() -> Self {
         UnitTestOptions {
-            load: crate::expand::load_options(),
+            load: LoadOptions::default(),
             expander: crate::expand::test_expander,
         }
     }
