@@ -1042,8 +1042,10 @@ mod tests {
         let errs = parse(text, "f.yml").unwrap_err();
         assert_eq!(errs.len(), 1);
         assert!(errs[0].detail().contains("undefined variable \"$x\""), "{}", errs[0]);
-        let mut off = LoadOptions::default();
-        off.validate_templates = None;
+        let off = LoadOptions {
+            validate_templates: None,
+            ..LoadOptions::default()
+        };
         assert!(parse_with(text, "f.yml", &off).is_ok());
     }
 
