@@ -418,9 +418,16 @@ fn cases() -> Vec<(&'static str, String, bool)> {
             true,
         ),
         (
-            "{{ title \"élan vital\" }}|{{ toUpper \"straße\" }}|{{ toLower \"İSTANBUL\" }}|{{ title \"o'neil mc-d x.y\" }}",
-            s("Élan Vital|STRAßE|istanbul|O'Neil Mc-D X.Y"),
+            "{{ title \"élan vital\" }}|{{ toUpper \"straße\" }}|{{ toLower \"İSTANBUL\" }}",
+            s("Élan Vital|STRAßE|istanbul"),
             true,
+        ),
+        // Prometheus 3 title-cases with golang.org/x/text/cases; promtool 2.42 used strings.Title
+        // ("O'Neil Mc-D X.Y 1st").
+        (
+            "{{ title \"o'neil mc-d x.y 1st\" }}",
+            s("O'neil Mc-D X.y 1St"),
+            false,
         ),
         (
             "{{ printf \"%q|%+q|%#q|%x|% X\" \"é\\u0001\" \"日本\" \"a`b\" \"é\" \"ab\" }}",
@@ -447,6 +454,23 @@ fn cases() -> Vec<(&'static str, String, bool)> {
         (
             "{{ printf \"%d %d %[1]d %d|%-[2]*[1]d|%.[2]*[1]f\" 1 2 3 }}",
             s("1 2 1 2|1 |%!f(int=01)"),
+            true,
+        ),
+        // prometheus/common's humanizeTimestamp vectors.
+        (
+            "{{ humanizeTimestamp -1 }}|{{ humanizeTimestamp 1234567 }}|{{ humanizeTimestamp 9223372036 }}|{{ humanizeTimestamp \"+Inf\" }}|{{ humanizeTimestamp \"1435065584.128\" }}",
+            s(
+                "1969-12-31 23:59:59 +0000 UTC|1970-01-15 06:56:07 +0000 UTC|2262-04-11 23:47:16 +0000 UTC|+Inf|2015-06-23 13:19:44.128 +0000 UTC",
+            ),
+            true,
+        ),
+        (
+            "{{ humanizeTimestamp 9223372037 }}",
+            exec_err(
+                P + 3,
+                "humanizeTimestamp 9223372037",
+                "error calling humanizeTimestamp: 9.223372037e+09 cannot be represented as a nanoseconds timestamp since it overflows int64",
+            ),
             true,
         ),
         // Prometheus functions.

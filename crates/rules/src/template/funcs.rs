@@ -587,25 +587,113 @@ fn to_lower(s: &str) -> String {
         .collect()
 }
 
-/// Go's deprecated `strings.Title`: upper-cases the first letter of each word.
+/// Prometheus 3's `title`: `cases.Title(language.AmericanEnglish, cases.NoLower)` from
+/// golang.org/x/text. Each word's first cased letter is title-cased and the rest is left as is.
+/// Words follow x/text's approximation of Unicode word breaking (UAX #29): letters, digits,
+/// connector punctuation and marks continue a word; one "mid" character (`'` `.` `:` …) between
+/// letters does not break it, two do; anything else breaks. So `o'neil` is `O'neil` and `1st`
+/// is `1St` (the first cased letter after the boundary), where Go's old `strings.Title` gave
+/// `O'Neil` and `1st`.
 fn title(s: &str) -> String {
-    let is_sep = |c: char| {
-        if c.is_ascii() {
-            return !(c.is_ascii_alphanumeric() || c == '_');
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len());
+    let mut mid_word = false;
+    for (i, &c) in chars.iter().enumerate() {
+        let was_mid = is_word_mid(c);
+        if is_cased(c) {
+            if mid_word {
+                out.push(c);
+            } else {
+                push_titlecase(&mut out, c);
+                mid_word = true;
+            }
+        } else {
+            out.push(c);
+            if !was_mid && !is_word_letter(c) {
+                mid_word = false;
+            }
         }
-        if c.is_alphabetic() || c.is_numeric() {
-            return false;
+        if was_mid && chars.get(i + 1).is_some_and(|&n| is_word_mid(n)) {
+            mid_word = false;
         }
-        c.is_whitespace()
+    }
+    out
+}
+
+/// Word_Break MidLetter, MidNumLet and Single_Quote.
+fn is_word_mid(c: char) -> bool {
+    matches!(
+        c,
+        '\'' | '.'
+            | ':'
+            | '\u{b7}'
+            | '\u{387}'
+            | '\u{55f}'
+            | '\u{5f4}'
+            | '\u{2018}'
+            | '\u{2019}'
+            | '\u{2024}'
+            | '\u{2027}'
+            | '\u{fe13}'
+            | '\u{fe52}'
+            | '\u{fe55}'
+            | '\u{ff07}'
+            | '\u{ff0e}'
+            | '\u{ff1a}'
+    )
+}
+
+/// Word_Break letters for x/text's purpose: ALetter, Hebrew_Letter, Numeric, ExtendNumLet,
+/// Extend, Format and ZWJ. Ideographs, kana and other scripts without word letters break.
+fn is_word_letter(c: char) -> bool {
+    let u = c as u32;
+    let cjk = matches!(u, 0x3040..=0x30ff | 0x3400..=0x4dbf | 0x4e00..=0x9fff | 0xf900..=0xfaff | 0x20000..=0x3ffff);
+    if cjk {
+        return false;
+    }
+    c.is_alphanumeric()
+        || matches!(
+            c,
+            '_' | '\u{203f}' | '\u{2040}' | '\u{2054}' | '\u{fe33}' | '\u{fe34}' | '\u{fe4d}'
+                ..='\u{fe4f}' | '\u{ff3f}'
+        )
+        || matches!(u, 0x300..=0x36f | 0x200c | 0x200d | 0xad | 0x1ab0..=0x1aff | 0x1dc0..=0x1dff | 0x20d0..=0x20ff | 0xfe20..=0xfe2f)
+}
+
+/// Unicode's Cased property.
+fn is_cased(c: char) -> bool {
+    c.is_lowercase() || c.is_uppercase() || is_titlecase_letter(c)
+}
+
+fn is_titlecase_letter(c: char) -> bool {
+    matches!(c as u32, 0x1c5 | 0x1c8 | 0x1cb | 0x1f2 | 0x1f88..=0x1f8f | 0x1f98..=0x1f9f | 0x1fa8..=0x1faf | 0x1fbc | 0x1fcc | 0x1ffc)
+}
+
+/// Unicode's full Titlecase_Mapping: the upper-case form's first character, the rest lower
+/// case (`ß` → `Ss`, `ﬁ` → `Fi`), with the titlecase digraphs (`ǆ` → `ǅ`).
+fn push_titlecase(out: &mut String, c: char) {
+    let digraph = match c as u32 {
+        0x1c4..=0x1c6 => Some('\u{1c5}'),
+        0x1c7..=0x1c9 => Some('\u{1c8}'),
+        0x1ca..=0x1cc => Some('\u{1cb}'),
+        0x1f1..=0x1f3 => Some('\u{1f2}'),
+        _ => None,
     };
-    let mut prev = ' ';
-    s.chars()
-        .map(|c| {
-            let out = if is_sep(prev) { upper_char(c) } else { c };
-            prev = c;
-            out
-        })
-        .collect()
+    if let Some(t) = digraph {
+        out.push(t);
+        return;
+    }
+    if is_titlecase_letter(c) {
+        out.push(c);
+        return;
+    }
+    let mut upper = c.to_uppercase();
+    if let Some(first) = upper.next() {
+        out.push(first);
+    }
+    for rest in upper {
+        out.extend(rest.to_lowercase());
+    }
 }
 
 /// `template.HTMLEscapeString`.
@@ -1035,6 +1123,10 @@ mod tests {
             "unknown unit \"x\" in duration \"5x\""
         );
         assert_eq!(title("hello world-foo_bar"), "Hello World-Foo_bar");
+        assert_eq!(
+            title("o'neil mc-d x.y 1st ßa ǆx straße ''q 日本abc"),
+            "O'neil Mc-D X.y 1St Ssa ǅx Straße ''Q 日本Abc"
+        );
         assert_eq!(query_escape("up{job=\"a b\"}"), "up%7Bjob%3D%22a+b%22%7D");
         assert_eq!(url_path("http://host:9090/prom/x?y"), "/prom/x");
         assert_eq!(url_path("http://host"), "");

@@ -1,10 +1,11 @@
 //! Go `text/template` templates, expanded the way Prometheus expands alert labels and
 //! annotations.
 //!
-//! No maintained Rust crate implements Go's template semantics closely enough for Prometheus
-//! (its function set, Go's `printf` verbs, truthiness and comparison rules, and Go's error
-//! messages, which end up inside annotations), so this module is a small engine of its own:
-//! a lexer ([`lex`]), a parser to a tree ([`parse`]), an executor over [`Value`]s, Go's
+//! The Rust ports of Go templates (`gtmpl`, `gotmpl`) do not document what Prometheus needs
+//! (its function set with Go's typed parameters, Go's `printf` verbs and float formatting, and
+//! Go's error messages with their positions, which end up inside annotations), so this module
+//! is a small engine of its own, checked byte for byte against Prometheus (see docs/rules.md):
+//! a lexer (`lex`), a parser to a tree (`parse`), an executor over [`Value`]s, Go's
 //! builtins and Prometheus's functions ([`FuncMap::prometheus`]), and Go's `fmt` formatting.
 //!
 //! ```
