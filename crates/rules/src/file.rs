@@ -1041,7 +1041,11 @@ mod tests {
         // The default check is the template engine's parser.
         let errs = parse(text, "f.yml").unwrap_err();
         assert_eq!(errs.len(), 1);
-        assert!(errs[0].detail().contains("undefined variable \"$x\""), "{}", errs[0]);
+        assert!(
+            errs[0].detail().contains("undefined variable \"$x\""),
+            "{}",
+            errs[0]
+        );
         let off = LoadOptions {
             validate_templates: None,
             ..LoadOptions::default()

@@ -139,20 +139,29 @@ mod tests {
         let groups = build_groups("f.yml", &parsed, 60_000, &LoadOptions::default()).unwrap();
         assert_eq!(groups.len(), 2);
         let g = &groups[0];
-        assert_eq!((g.name(), g.file(), g.interval_ms()), ("g", "f.yml", 30_000));
+        assert_eq!(
+            (g.name(), g.file(), g.interval_ms()),
+            ("g", "f.yml", 30_000)
+        );
         assert_eq!(g.limit(), 5);
         assert_eq!(g.query_offset_ms(), Some(60_000));
         let Rule::Alerting(a) = &g.rules()[0] else {
             panic!("an alerting rule")
         };
-        assert_eq!((a.hold_duration_ms(), a.keep_firing_for_ms()), (300_000, 60_000));
+        assert_eq!(
+            (a.hold_duration_ms(), a.keep_firing_for_ms()),
+            (300_000, 60_000)
+        );
         let labels: Vec<(&str, &str)> = a
             .labels()
             .iter()
             .map(|l| (l.name.as_str(), l.value.as_str()))
             .collect();
         assert!(labels.contains(&("team", "db")) && labels.contains(&("tier", "y")));
-        assert!(!labels.contains(&("tier", "x")), "the rule's own label wins");
+        assert!(
+            !labels.contains(&("tier", "x")),
+            "the rule's own label wins"
+        );
         assert_eq!(groups[1].interval_ms(), 60_000, "the default interval");
         assert_eq!(groups[1].query_offset_ms(), None);
     }
@@ -163,8 +172,16 @@ mod tests {
         let good = dir.path().join("good.yml");
         let bad1 = dir.path().join("bad1.yml");
         let bad2 = dir.path().join("bad2.yml");
-        std::fs::write(&good, "groups:\n  - name: g\n    rules:\n      - record: r\n        expr: vector(1)\n").unwrap();
-        std::fs::write(&bad1, "groups:\n  - name: g\n    rules:\n      - record: r\n        expr: rate(\n").unwrap();
+        std::fs::write(
+            &good,
+            "groups:\n  - name: g\n    rules:\n      - record: r\n        expr: vector(1)\n",
+        )
+        .unwrap();
+        std::fs::write(
+            &bad1,
+            "groups:\n  - name: g\n    rules:\n      - record: r\n        expr: rate(\n",
+        )
+        .unwrap();
         std::fs::write(&bad2, "groups: [").unwrap();
         let errs = load_groups(&[&good, &bad1, &bad2], 60_000, &LoadOptions::default())
             .err()

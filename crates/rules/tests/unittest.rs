@@ -56,13 +56,21 @@ fn the_cases_pass_or_fail_as_written() {
             wrong.push(format!("{}: {}", o.name, o.failures.join("\n")));
         }
     }
-    assert!(wrong.is_empty(), "cases that did not behave as written:\n{}", wrong.join("\n\n"));
+    assert!(
+        wrong.is_empty(),
+        "cases that did not behave as written:\n{}",
+        wrong.join("\n\n")
+    );
 }
 
 #[test]
 fn the_report_and_exit_status_are_promtools() {
     let mut out = Vec::new();
-    let code = run_test_files(&[unit_dir().join("tests.yml")], &UnitTestOptions::default(), &mut out);
+    let code = run_test_files(
+        &[unit_dir().join("tests.yml")],
+        &UnitTestOptions::default(),
+        &mut out,
+    );
     let text = String::from_utf8(out).unwrap();
     assert_eq!(code, 1, "{text}");
     assert!(text.starts_with("Unit Testing:  "), "{text}");
@@ -73,7 +81,10 @@ fn the_report_and_exit_status_are_promtools() {
     std::fs::copy(unit_dir().join("rules.yml"), dir.path().join("rules.yml")).unwrap();
     let (_, good) = cases.iter().find(|(n, _)| !n.ends_with("(fails)")).unwrap();
     let mut out = Vec::new();
-    assert_eq!(run_test_files(&[good], &UnitTestOptions::default(), &mut out), 0);
+    assert_eq!(
+        run_test_files(&[good], &UnitTestOptions::default(), &mut out),
+        0
+    );
     assert!(String::from_utf8(out).unwrap().ends_with("  SUCCESS\n\n"));
 }
 
@@ -81,13 +92,24 @@ fn the_report_and_exit_status_are_promtools() {
 fn unusable_files_fail_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let bad_rules = dir.path().join("bad.yml");
-    std::fs::write(&bad_rules, "groups:\n  - name: g\n    rules:\n      - record: r\n        expr: sum(\n").unwrap();
+    std::fs::write(
+        &bad_rules,
+        "groups:\n  - name: g\n    rules:\n      - record: r\n        expr: sum(\n",
+    )
+    .unwrap();
     let test = dir.path().join("t.yml");
     std::fs::write(&test, "rule_files: [bad.yml]\ntests:\n  - name: x\n").unwrap();
     let e = run_test_file(&test, &UnitTestOptions::default()).unwrap_err();
-    assert!(e.contains("bad.yml") && e.contains("could not parse expression"), "{e}");
+    assert!(
+        e.contains("bad.yml") && e.contains("could not parse expression"),
+        "{e}"
+    );
     std::fs::write(&test, "rule_files: [missing.yml]\ntests: []\n").unwrap();
-    assert!(run_test_file(&test, &UnitTestOptions::default()).unwrap_err().contains("missing.yml"));
+    assert!(
+        run_test_file(&test, &UnitTestOptions::default())
+            .unwrap_err()
+            .contains("missing.yml")
+    );
     std::fs::write(&test, "tests:\n  - input_series:\n    - series: 'a'\n      values: '{{schema:1 sum:1 count:1}}'\n").unwrap();
     let o = run_test_file(&test, &UnitTestOptions::default()).unwrap();
     assert!(o[0].failures[0].contains("native histogram"), "{:?}", o[0]);
@@ -129,13 +151,24 @@ fn promtool_agrees_case_by_case() {
         if theirs.status.success() != our_pass {
             disagree.push(format!(
                 "{name}: promtool {}, prom {}\npromtool said:\n{}\nprom said:\n{}",
-                if theirs.status.success() { "passed" } else { "failed" },
+                if theirs.status.success() {
+                    "passed"
+                } else {
+                    "failed"
+                },
                 if our_pass { "passed" } else { "failed" },
                 String::from_utf8_lossy(&theirs.stdout),
-                ours.iter().flat_map(|o| o.failures.clone()).collect::<Vec<_>>().join("\n")
+                ours.iter()
+                    .flat_map(|o| o.failures.clone())
+                    .collect::<Vec<_>>()
+                    .join("\n")
             ));
         }
     }
-    println!("{} cases, {} agree", cases.len(), cases.len() - disagree.len());
+    println!(
+        "{} cases, {} agree",
+        cases.len(),
+        cases.len() - disagree.len()
+    );
     assert!(disagree.is_empty(), "{}", disagree.join("\n\n"));
 }

@@ -66,6 +66,20 @@ pub enum TestCommand {
     /// then `FILE: N passed, M failed, K skipped` per file and the total; exits 1 if anything
     /// failed.
     Promql(PromqlTestArgs),
+    /// Run rule unit tests in promtool's format (`rule_files`, `input_series`,
+    /// `alert_rule_test`, `promql_expr_test`), as `promtool test rules` does.
+    ///
+    /// Prints `Unit Testing:  FILE` and `  SUCCESS` or `  FAILED:` with each failing case;
+    /// exits 1 if any test failed or a file could not be used.
+    Rules(RulesTestArgs),
+}
+
+/// Arguments of `prom test rules`.
+#[derive(Debug, Args)]
+pub struct RulesTestArgs {
+    /// The unit-test files.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
 }
 
 /// Arguments of `prom test promql`.
@@ -83,6 +97,12 @@ pub struct PromqlTestArgs {
 pub fn run(args: TestArgs) -> Result<u8> {
     match args.command {
         TestCommand::Promql(a) => promql(&a),
+        TestCommand::Rules(a) => {
+            let opts = prom_rules::unittest::UnitTestOptions::default();
+            let code =
+                prom_rules::unittest::run_test_files(&a.files, &opts, &mut io::stdout().lock());
+            Ok(u8::try_from(code).unwrap_or(1))
+        }
     }
 }
 

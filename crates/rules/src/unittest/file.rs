@@ -188,8 +188,7 @@ pub fn parse_test_file(text: &str, base: &Path) -> Result<TestFile> {
     f.finish()?;
     if let Some(n) = tests {
         for t in n.seq("main.testGroup")? {
-            file.tests
-                .push(test_group(t, file.evaluation_interval_ms)?);
+            file.tests.push(test_group(t, file.evaluation_interval_ms)?);
         }
     }
     Ok(file)
@@ -290,7 +289,11 @@ fn test_group(n: &Node, default_interval: i64) -> Result<TestGroup> {
     if let Some(list) = f.get("promql_expr_test") {
         for p in list.seq("main.promqlTestCase")? {
             let mut pf = Fields::new(p, "main.promqlTestCase")?;
-            let expr = pf.get("expr").map(Node::str).transpose()?.unwrap_or_default();
+            let expr = pf
+                .get("expr")
+                .map(Node::str)
+                .transpose()?
+                .unwrap_or_default();
             let eval_time_ms = pf.get("eval_time").map(duration).transpose()?.unwrap_or(0);
             let mut exp_samples = Vec::new();
             if let Some(exps) = pf.get("exp_samples") {
@@ -308,9 +311,8 @@ fn test_group(n: &Node, default_interval: i64) -> Result<TestGroup> {
                     let labels = match labels.as_deref() {
                         None | Some("") => Labels::new(),
                         Some(text) => {
-                            let (l, v) = parse_series_desc(text).map_err(|m| {
-                                err(e.line, format!("parse labels {text:?}: {m}"))
-                            })?;
+                            let (l, v) = parse_series_desc(text)
+                                .map_err(|m| err(e.line, format!("parse labels {text:?}: {m}")))?;
                             if !v.is_empty() {
                                 return Err(err(e.line, format!("labels {text:?} carry values")));
                             }
@@ -378,7 +380,9 @@ tests:
         assert_eq!(g.input_series[0].values.len(), 5);
         assert_eq!(g.alert_rule_tests[0].eval_time_ms, 300_000);
         assert_eq!(
-            g.alert_rule_tests[0].exp_alerts[0].annotations.get("summary"),
+            g.alert_rule_tests[0].exp_alerts[0]
+                .annotations
+                .get("summary"),
             Some("down")
         );
         let s = &g.promql_expr_tests[0].exp_samples[0];

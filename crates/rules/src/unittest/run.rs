@@ -30,8 +30,11 @@ use crate::rule::{Expander, Rule};
 
 /// Builds the template expander of one test group from its external labels, external URL
 /// and the storage the `query` template function reads.
-pub type ExpanderFactory =
-    fn(external_labels: &Labels, external_url: &str, storage: Arc<dyn Queryable>) -> Arc<dyn Expander>;
+pub type ExpanderFactory = fn(
+    external_labels: &Labels,
+    external_url: &str,
+    storage: Arc<dyn Queryable>,
+) -> Arc<dyn Expander>;
 
 /// How unit tests run.
 #[derive(Debug, Clone)]
@@ -159,9 +162,8 @@ fn load_input(tg: &TestGroup, storage: &MemoryStorage) -> Result<(), String> {
             match v {
                 SequenceValue::Omitted => {}
                 SequenceValue::Float(f) => {
-                    app.append(None, &s.labels, t, *f).map_err(|e| {
-                        format!("line {}: input series {}: {e}", s.line, s.labels)
-                    })?;
+                    app.append(None, &s.labels, t, *f)
+                        .map_err(|e| format!("line {}: input series {}: {e}", s.line, s.labels))?;
                 }
                 SequenceValue::Histogram(_) => {
                     return Err(format!(
@@ -182,9 +184,7 @@ fn order_groups(mut groups: Vec<Group>, order: &[String]) -> Result<Vec<Group>, 
     }
     for name in order {
         if !groups.iter().any(|g| g.name() == name) {
-            return Err(format!(
-                "group name {name:?} in group_eval_order not found"
-            ));
+            return Err(format!("group name {name:?} in group_eval_order not found"));
         }
     }
     groups.sort_by_key(|g| {
@@ -213,7 +213,11 @@ fn show_alerts(list: &[LabelsAndAnnotations]) -> String {
     s
 }
 
-fn run_group(file: &TestFile, tg: &TestGroup, opts: &UnitTestOptions) -> Result<Vec<String>, String> {
+fn run_group(
+    file: &TestFile,
+    tg: &TestGroup,
+    opts: &UnitTestOptions,
+) -> Result<Vec<String>, String> {
     let storage = Arc::new(MemoryStorage::new());
     load_input(tg, &storage)?;
     let groups = load_groups(&file.rule_files, tg.interval_ms, &opts.load).map_err(|errs| {
@@ -352,9 +356,10 @@ fn run_group(file: &TestFile, tg: &TestGroup, opts: &UnitTestOptions) -> Result<
         got.sort_by(|a, b| a.0.cmp(&b.0));
         exp.sort_by(|a, b| a.0.cmp(&b.0));
         let same = got.len() == exp.len()
-            && got.iter().zip(&exp).all(|(g, e)| {
-                g.0 == e.0 && values_match(g.1, e.1, file.fuzzy_compare)
-            });
+            && got
+                .iter()
+                .zip(&exp)
+                .all(|(g, e)| g.0 == e.0 && values_match(g.1, e.1, file.fuzzy_compare));
         if !same {
             let show = |v: &[(Labels, f64)]| {
                 v.iter()

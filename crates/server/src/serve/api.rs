@@ -48,6 +48,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/targets", get(targets))
         .route("/api/v1/targets/metadata", get(targets_metadata))
         .route("/api/v1/scrape_pools", get(scrape_pools))
+        .route("/api/v1/rules", get(rules_handler))
+        .route("/api/v1/alerts", get(alerts_handler))
         .route("/api/v1/status/tsdb", get(status_tsdb))
         .route(
             "/api/v1/admin/tsdb/delete_series",
@@ -949,6 +951,77 @@ async fn root() -> Response {
 
 async fn not_found() -> Response {
     (StatusCode::NOT_FOUND, "404 page not found\n").into_response()
+}
+
+/// `/api/v1/rules`: the rule groups with their rules, filtered by `type` (`alert` or
+/// `record`), `rule_name[]`, `rule_group[]` and `file[]`; `exclude_alerts=true` leaves out the
+/// alerts. A group whose rules were all filtered out is left out.
+async fn rules_handler(State(app): AppState, Form(p): Form) -> Result<Response, ApiError> {
+    let kind = match p.get("type") {
+        None => None,
+        Some("alert") => Some(prom_rules::snapshot::RuleKind::Alerting),
+        Some("record") => Some(prom_rules::snapshot::RuleKind::Recording),
+        Some(other) => return Err(ApiError::bad_data(format!("not supported value {other:?}"))),
+    };
+    let exclude_alerts = match p.get("exclude_alerts") {
+        None => false,
+        Some(v) => parse_go_bool(v).ok_or_else(|| {
+            ApiError::bad_data(format!("parsing exclude_alerts: invalid syntax {v:?}"))
+        })?,
+    };
+    let names = p.all("rule_name[]");
+    let group_names = p.all("rule_group[]");
+    let files = p.all("file[]");
+    let filtered = kind.is_some() || !names.is_empty();
+    let mut out = Vec::new();
+    for g in app.rules().map(|r| r.manager.groups()).unwrap_or_default() {
+        if (!group_names.is_empty() && !group_names.contains(&g.name.as_str()))
+            || (!files.is_empty() && !files.contains(&g.file.as_str()))
+        {
+            continue;
+        }
+        let mut rules = Vec::new();
+        for r in &g.rules {
+            if kind.is_some_and(|k| k != r.kind)
+                || (!names.is_empty() && !names.contains(&r.name.as_str()))
+            {
+                continue;
+            }
+            let mut j = r.to_json();
+            if exclude_alerts && let Some(o) = j.as_object_mut() {
+                o.remove("alerts");
+            }
+            rules.push(j);
+        }
+        if filtered && rules.is_empty() {
+            continue;
+        }
+        let mut gj = g.to_json();
+        gj["rules"] = Json::Array(rules);
+        out.push(gj);
+    }
+    Ok(success(json!({ "groups": out })))
+}
+
+/// Go's `strconv.ParseBool`.
+fn parse_go_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// `/api/v1/alerts`: every pending and firing alert.
+async fn alerts_handler(State(app): AppState) -> Result<Response, ApiError> {
+    let alerts: Vec<Json> = app
+        .rules()
+        .map(|r| r.manager.alerts())
+        .unwrap_or_default()
+        .iter()
+        .map(|a| a.to_json())
+        .collect();
+    Ok(success(json!({ "alerts": alerts })))
 }
 
 #[cfg(test)]

@@ -29,6 +29,9 @@ pub struct App {
     config: RwLock<Arc<Config>>,
     db: Mutex<Option<Arc<Db>>>,
     manager: OnceLock<ScrapeManager>,
+    rules: OnceLock<super::rules::Rules>,
+    /// The URL the server is reachable at (`--web.external-url` or derived), no trailing slash.
+    pub external_url: String,
     ready: AtomicBool,
     /// Queries that may run at once (`--query.max-concurrency`).
     pub query_slots: Semaphore,
@@ -59,6 +62,7 @@ impl App {
     /// The state before the database opens.
     pub fn new(args: ServeArgs, settings: Settings, addr: SocketAddr, config: Config) -> Self {
         let start_time = SystemTime::now();
+        let external_url = super::rules::external_url(args.external_url.as_deref(), addr);
         App {
             query_slots: Semaphore::new(args.query_max_concurrency),
             args,
@@ -68,6 +72,8 @@ impl App {
             config: RwLock::new(Arc::new(config)),
             db: Mutex::new(None),
             manager: OnceLock::new(),
+            rules: OnceLock::new(),
+            external_url,
             ready: AtomicBool::new(false),
             queries_in_flight: AtomicU64::new(0),
             http: HttpMetrics::default(),
@@ -111,6 +117,16 @@ impl App {
         self.manager.get()
     }
 
+    /// The rule manager and notifier, once started.
+    pub fn rules(&self) -> Option<&super::rules::Rules> {
+        self.rules.get()
+    }
+
+    /// Records that rule evaluation has started.
+    pub fn rules_started(&self, rules: super::rules::Rules) {
+        let _ = self.rules.set(rules);
+    }
+
     /// Whether the server serves queries (the database is open and scraping runs).
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
@@ -147,13 +163,18 @@ impl App {
     /// load or apply is rejected and the running one kept.
     pub async fn reload(&self) -> Result<(), String> {
         let _guard = self.reload_lock.lock().await;
-        let outcome = match load_config(self.args.config_file.as_deref(), self.addr) {
-            Ok(cfg) => match self.scrape_manager() {
-                Some(m) => m.apply_config(&cfg).map(|()| cfg),
-                None => Ok(cfg),
-            },
-            Err(e) => Err(e),
-        };
+        // Everything is loaded and checked before anything is applied, so a bad rule file
+        // leaves the running configuration whole.
+        let outcome = load_config(self.args.config_file.as_deref(), self.addr).and_then(|cfg| {
+            let groups = super::rules::load_rule_groups(&cfg)?;
+            if let Some(m) = self.scrape_manager() {
+                m.apply_config(&cfg)?;
+            }
+            if let Some(r) = self.rules() {
+                r.apply(&cfg, groups)?;
+            }
+            Ok(cfg)
+        });
         match outcome {
             Ok(cfg) => {
                 *self.config.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(cfg);

@@ -22,6 +22,7 @@ pub mod build_info;
 mod federate;
 mod log;
 pub mod params;
+mod rules;
 mod selfmetrics;
 pub mod web;
 
@@ -289,6 +290,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot read the listen address: {e}"))?;
     let config = load_config(args.config_file.as_deref(), addr)
         .map_err(|e| format!("error loading config: {e}"))?;
+    let groups = rules::load_rule_groups(&config)?;
     tracing::info!(address = %addr, "listening");
     let app = Arc::new(App::new(args.clone(), settings.clone(), addr, config));
 
@@ -330,13 +332,26 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
     if let Err(e) = manager.apply_config(&app.config()) {
         return Err(format!("applying the configuration: {e}"));
     }
+    let rules = rules::Rules::start(
+        db.clone(),
+        &app.config(),
+        groups,
+        app.engine(None).options().clone(),
+        &app.external_url,
+    )
+    .map_err(|e| format!("starting rule evaluation: {e}"))?;
+    app.rules_started(rules);
     app.started(db, manager);
     tracing::info!("server is ready to receive web requests");
 
     app.run_until_stopped().await;
 
-    tracing::info!("stopping scrape loops");
     app.ready_off();
+    if let Some(r) = app.rules() {
+        tracing::info!("stopping rule evaluation and the notifier");
+        r.stop().await;
+    }
+    tracing::info!("stopping scrape loops");
     if let Some(m) = app.scrape_manager() {
         m.shutdown(false).await;
     }

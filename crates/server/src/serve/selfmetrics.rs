@@ -499,10 +499,150 @@ pub fn render_text(app: &App) -> String {
             );
         }
     }
+    if let Some(r) = app.rules() {
+        render_rules(r, &mut out);
+    }
     if let Some(db) = app.db() {
         out.push_str(&db.metrics_text());
     }
     out
+}
+
+/// One family with a value per label set: `(labels, value)` pairs, labels already written as
+/// `name="value"`.
+fn family(out: &mut String, name: &str, kind: &str, help: &str, rows: &[(String, f64)]) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}
+# TYPE {name} {kind}"
+    );
+    for (labels, v) in rows {
+        let _ = writeln!(out, "{name}{{{labels}}} {v}");
+    }
+}
+
+/// The rule manager's and the notifier's metrics, with Prometheus's names.
+fn render_rules(r: &super::rules::Rules, out: &mut String) {
+    let groups = r.manager.groups();
+    let mut rows: [Vec<(String, f64)>; 9] = Default::default();
+    for g in &groups {
+        let key = format!(
+            "rule_group={}",
+            label_value(&format!("{};{}", g.file, g.name))
+        );
+        let c = &g.counters;
+        let last = g.last_evaluation.map_or(0.0, |t| t as f64 / 1000.0);
+        let values = [
+            c.rule_evaluations as f64,
+            c.rule_evaluation_failures as f64,
+            g.evaluation_time.as_secs_f64(),
+            g.interval_ms as f64 / 1000.0,
+            g.iterations as f64,
+            g.iterations_missed as f64,
+            g.rules.len() as f64,
+            last,
+            c.last_evaluation_samples as f64,
+        ];
+        for (row, v) in rows.iter_mut().zip(values) {
+            row.push((key.clone(), v));
+        }
+    }
+    const FAMILIES: [(&str, &str, &str); 9] = [
+        (
+            "prometheus_rule_evaluations_total",
+            "counter",
+            "The total number of rule evaluations.",
+        ),
+        (
+            "prometheus_rule_evaluation_failures_total",
+            "counter",
+            "The total number of rule evaluation failures.",
+        ),
+        (
+            "prometheus_rule_group_last_duration_seconds",
+            "gauge",
+            "The duration of the last rule group evaluation.",
+        ),
+        (
+            "prometheus_rule_group_interval_seconds",
+            "gauge",
+            "The interval of a rule group.",
+        ),
+        (
+            "prometheus_rule_group_iterations_total",
+            "counter",
+            "The total number of scheduled rule group evaluations, whether executed or missed.",
+        ),
+        (
+            "prometheus_rule_group_iterations_missed_total",
+            "counter",
+            "The total number of rule group evaluations missed due to slow rule group evaluation.",
+        ),
+        (
+            "prometheus_rule_group_rules",
+            "gauge",
+            "The number of rules.",
+        ),
+        (
+            "prometheus_rule_group_last_evaluation_timestamp_seconds",
+            "gauge",
+            "The timestamp of the last rule group evaluation in seconds.",
+        ),
+        (
+            "prometheus_rule_group_last_evaluation_samples",
+            "gauge",
+            "The number of samples returned during the last rule group evaluation.",
+        ),
+    ];
+    for ((name, kind, help), rows) in FAMILIES.iter().zip(&rows) {
+        family(out, name, kind, help, rows);
+    }
+
+    let n = r.notifier.stats();
+    let per: Vec<(&String, _)> = n.alertmanagers.iter().collect();
+    let am = |f: fn(&prom_rules::alertmanager::AlertmanagerStats) -> u64| -> Vec<(String, f64)> {
+        per.iter()
+            .map(|(url, s)| (format!("alertmanager={}", label_value(url)), f(s) as f64))
+            .collect()
+    };
+    family(
+        out,
+        "prometheus_notifications_sent_total",
+        "counter",
+        "Total number of alerts sent.",
+        &am(|s| s.sent),
+    );
+    family(
+        out,
+        "prometheus_notifications_errors_total",
+        "counter",
+        "Total number of sent alerts affected by errors.",
+        &am(|s| s.errors),
+    );
+    counter(
+        out,
+        "prometheus_notifications_dropped_total",
+        "Total number of alerts dropped due to errors when sending to Alertmanager.",
+        n.dropped as f64,
+    );
+    gauge(
+        out,
+        "prometheus_notifications_queue_length",
+        "The number of alert notifications in the queue.",
+        n.queue_length as f64,
+    );
+    gauge(
+        out,
+        "prometheus_notifications_queue_capacity",
+        "The capacity of the alert notifications queue.",
+        n.queue_capacity as f64,
+    );
+    gauge(
+        out,
+        "prometheus_notifications_alertmanagers_discovered",
+        "The number of alertmanagers discovered and active.",
+        n.discovered as f64,
+    );
 }
 
 /// The metrics in the format the `Accept` header asks for, with its content type.

@@ -6,6 +6,7 @@ mod check_metrics;
 mod conformance;
 mod interop;
 mod promql_diff;
+mod rules;
 mod serve;
 mod serve_grafana;
 mod serve_interop;
