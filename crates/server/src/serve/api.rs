@@ -907,7 +907,7 @@ mod encode {
             Value::Vector(v) => v.len() * 4,
             _ => 1,
         };
-        let mut out = Vec::with_capacity(128 + points * 32);
+        let mut out = Vec::with_capacity(128 + points * 40);
         out.extend_from_slice(br#"{"status":"success","data":{"resultType":""#);
         out.extend_from_slice(r.value.type_name().as_bytes());
         out.extend_from_slice(br#"","result":"#);
@@ -1036,28 +1036,48 @@ mod encode {
                 out.push(b'-');
             }
             integer(out, v as i64);
-        } else if v.is_finite() {
-            // serde_json's float printer (Ryū) finds the shortest digits several times faster
-            // than `Display` and writes them the same way, except that it may pick an exponent
-            // (`format_float` never does) and may break a tie between two shortest candidates
-            // the other way, which needs 16 or more digits (with at most 15, the rounding
-            // interval of a double holds only one): then `Display` it is.
+        } else if v.is_finite() && !short_exact_decimal(v) {
+            // serde_json's float printer finds the shortest digits several times faster than
+            // `Display`, and writes them the same way unless it picks an exponent
+            // (`format_float` never does). Both pick the candidate closest to the exact value;
+            // only on a tie may they pick differently, and a tie needs a short exact decimal.
             let at = out.len();
-            json(out, &Json::from(v));
-            let written = &out[at..];
-            let significant = written
-                .iter()
-                .skip_while(|&&b| matches!(b, b'-' | b'0' | b'.'))
-                .filter(|b| b.is_ascii_digit())
-                .count();
-            if significant >= 16 || written.contains(&b'e') {
+            let _ = serde_json::to_writer(&mut *out, &v);
+            if out[at..].contains(&b'e') {
                 use std::io::Write as _;
                 out.truncate(at);
                 let _ = write!(out, "{v}");
             }
+        } else if v.is_finite() {
+            use std::io::Write as _;
+            let _ = write!(out, "{v}");
         } else {
             out.extend_from_slice(prom_promql::engine::format_float(v).as_bytes());
         }
+    }
+
+    /// Whether the exact decimal value of `v` has at most 18 significant digits, as the
+    /// midpoint between two 17-digit candidates must. `v` is `m × 2^e` with `m` odd; for
+    /// `e < 0` its exact decimal is `m × 5^-e` shifted, so it has as many digits as that.
+    fn short_exact_decimal(v: f64) -> bool {
+        let bits = v.to_bits();
+        let biased = ((bits >> 52) & 0x7ff) as i32;
+        let fraction = bits & ((1 << 52) - 1);
+        let (mut m, mut e) = if biased == 0 {
+            (fraction, -1074)
+        } else {
+            (fraction | 1 << 52, biased - 1075)
+        };
+        if m == 0 {
+            return true;
+        }
+        e += m.trailing_zeros() as i32;
+        m >>= m.trailing_zeros();
+        if e >= 0 {
+            return true;
+        }
+        // 5^27 alone has 19 digits.
+        e >= -26 && u128::from(m) * 5u128.pow(e.unsigned_abs()) < 10u128.pow(18)
     }
 
     fn integer(out: &mut Vec<u8>, n: i64) {
@@ -1205,13 +1225,23 @@ mod tests {
                 String::from_utf8(encode::query_result(&r, None)).unwrap(),
                 want
             );
-            let small = (z >> 11) as f64 / (1u64 << 53) as f64 * 10f64.powi((z % 24) as i32 - 8);
-            let mut out = Vec::new();
-            encode::value(&mut out, small);
-            assert_eq!(
-                String::from_utf8(out).unwrap(),
-                prom_promql::engine::format_float(small)
-            );
+            // Log-uniform over the usual magnitudes, and values with few fractional bits
+            // (`n + m/2^j`), where two shortest candidates can tie.
+            for k in 0..12 {
+                let unit = (z >> 11) as f64 / (1u64 << 53) as f64;
+                let v = if k < 6 {
+                    10f64.powf(unit * 19.0 - 6.0 + k as f64 * 1e-3)
+                } else {
+                    let j = (z >> (k * 4)) % 24;
+                    (z >> 24) as f64 + ((z >> 3) % (1 << j)) as f64 / (1u64 << j) as f64
+                };
+                let mut out = Vec::new();
+                encode::value(&mut out, v);
+                assert_eq!(
+                    String::from_utf8(out).unwrap(),
+                    prom_promql::engine::format_float(v)
+                );
+            }
         }
         let stats = json!({"timings": {"evalTotalTime": 0.25, "execQueueTime": 1e-6}});
         for value in cases {
