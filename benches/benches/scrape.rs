@@ -26,15 +26,9 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use prom_benches::env_usize;
 use prom_benches::peers::{self, Peer};
 use prom_benches::targets::{config, metric, serve_targets, spawn_targets};
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// The scraper role: prom-scrape into prom-tsdb; prints `cpu samples` at the end of the
 /// warm-up and of the window.

@@ -15,20 +15,14 @@
 //!
 //! Run: `cargo bench -p prom-benches --bench serve`.
 
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use prom_benches::env_usize;
 use prom_benches::peers::{self, Peer};
+use prom_benches::prom_serve;
 use prom_benches::targets::{config, metric, serve_targets, spawn_targets};
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// The range queries the load clients rotate through.
 const QUERIES: [&str; 5] = [
@@ -177,16 +171,8 @@ fn measure(p: &Peer, name: &'static str, interval_s: u64) -> Row {
 }
 
 fn main() {
+    prom_serve::run_if_requested();
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("--prom-serve") {
-        use clap::Parser as _;
-        let mut argv = vec!["prom".to_owned(), "serve".to_owned()];
-        argv.extend(args[2..].iter().cloned());
-        let cli = prom_server::cli::Cli::parse_from(argv);
-        std::process::exit(i32::from(
-            prom_server::cli::run(cli) != std::process::ExitCode::SUCCESS,
-        ));
-    }
     let targets = env_usize("PROM_BENCH_TARGETS", 10);
     let series = env_usize("PROM_BENCH_SERIES", 10_000);
     if std::env::var("PROM_BENCH_ROLE").as_deref() == Ok("targets") {
@@ -212,33 +198,35 @@ fn main() {
     println!("serve bench: {targets} targets x {series} series every {interval_s}s");
 
     let mut rows = Vec::new();
-    let start = |name: &'static str, program: &Path, extra: &[&str]| {
+    let server_args = |name: &str| {
+        vec![
+            format!("--config.file={}", cfg_path.display()),
+            format!(
+                "--storage.tsdb.path={}",
+                work.path().join(format!("{name}-data")).display()
+            ),
+        ]
+    };
+    let log = |name: &str| work.path().join(format!("{name}.log"));
+    if std::env::var("PROM_BENCH_PEERS").as_deref() != Ok("0") && peers::available("prometheus") {
         let port = peers::free_port().expect("port");
-        let mut a: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        a.push(format!("--config.file={}", cfg_path.display()));
-        a.push(format!(
-            "--storage.tsdb.path={}",
-            work.path().join(format!("{name}-data")).display()
-        ));
+        let mut a = server_args("prometheus");
         a.push(format!("--web.listen-address=127.0.0.1:{port}"));
-        Peer::start(
-            name,
-            program.to_str().expect("path"),
+        let p = Peer::start(
+            "prometheus",
+            "prometheus",
             &a,
             port,
-            &work.path().join(format!("{name}.log")),
+            &log("prometheus"),
             "/-/ready",
             Duration::from_secs(120),
         )
-        .expect(name)
-    };
-    if std::env::var("PROM_BENCH_PEERS").as_deref() != Ok("0") && peers::available("prometheus") {
-        let p = start("prometheus", Path::new("prometheus"), &[]);
+        .expect("prometheus");
         rows.push(measure(&p, "prometheus 2.42", interval_s));
     } else {
         println!("prometheus skipped (not found or PROM_BENCH_PEERS=0)");
     }
-    let p = start("prom", &me, &["--prom-serve"]);
+    let p = prom_serve::start("prom", &server_args("prom"), &log("prom")).expect("prom serve");
     rows.push(measure(&p, "prom serve", interval_s));
     drop(p);
 

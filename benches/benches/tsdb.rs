@@ -34,6 +34,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use prom_benches::env_usize;
 use prom_model::{Appender, Labels, Matcher, Querier, SampleIterator, SeriesRef};
 use prom_tsdb::{Db, Options, SyncPolicy};
 use tsink::{DataPoint, Label, Row, StorageBuilder, TimestampPrecision};
@@ -61,13 +62,6 @@ const START: i64 = 1_700_000_000_000;
 /// Samples per commit: one scrape of a large target.
 const BATCH: usize = 1_000;
 const STEP: i64 = 15_000;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 struct Workload {
     series: Vec<Labels>,

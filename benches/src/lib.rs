@@ -1,13 +1,24 @@
-//! Shared helpers for the benchmarks: synthetic payload generators, and peer servers to query
-//! ([`peers`]).
+//! Shared helpers for the benchmarks: synthetic payload generators, peer servers to query
+//! ([`peers`]), `prom serve` as a child process ([`prom_serve`]), the PromQL query suite and
+//! its data set ([`suite`]), and synthetic scrape targets ([`targets`]).
 //!
 //! The generators are deterministic (a fixed-seed splitmix64), so every run and every machine
 //! benchmarks the same bytes.
 
 pub mod peers;
+pub mod prom_serve;
+pub mod suite;
 pub mod targets;
 
 use std::fmt::Write as _;
+
+/// An environment variable parsed as a number, or `default`.
+pub fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
 /// The number of metric families in a synthetic exposition.
 pub const SYNTHETIC_FAMILIES: usize = 50;

@@ -53,8 +53,10 @@ pub(crate) struct BitWriter {
     bits: u64,
 }
 
-/// Prometheus allocates 128 bytes for a new chunk; 120 samples of a typical series fit.
-const INITIAL_CAPACITY: usize = 128;
+/// The first allocation of a chunk. A head keeps one open chunk per series, so its spare
+/// capacity is paid once per series: 64 bytes hold the first 25 to 40 samples of a typical
+/// moving series and all 120 of a constant one (Prometheus allocates 128).
+const INITIAL_CAPACITY: usize = 64;
 /// Zero bytes kept past the current byte; a write touches at most 8.
 const SLACK: usize = 8;
 
@@ -104,11 +106,27 @@ impl BitWriter {
         self.buf
     }
 
+    /// Makes room: first the rest of the allocation, then a new one half as large again (not
+    /// twice: an open chunk's spare capacity is per series, and reallocating a chunk of a few
+    /// hundred bytes is cheap next to the samples that filled it).
     #[cold]
     #[inline(never)]
     fn grow(&mut self) {
-        let len = (self.buf.len() * 2).max(self.len() + 2 * SLACK);
+        let need = self.len() + 2 * SLACK;
+        let cap = self.buf.capacity();
+        let len = if need <= cap {
+            cap
+        } else {
+            need.max(cap + cap / 2)
+        };
+        self.buf.reserve_exact(len - self.buf.len());
         self.buf.resize(len, 0);
+    }
+
+    /// The bytes allocated for the chunk.
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.buf.capacity()
     }
 
     /// Writes up to 57 bits: with the bit offset in the byte, they fit one 64-bit word.
@@ -313,6 +331,30 @@ mod tests {
         w.write_bits(0xabc, 12);
         assert_eq!(w.bytes(0), &[0, 0, 0b1011_1111, 0xab, 0xc0]);
         assert_eq!(w.bit_len(), 20);
+    }
+
+    #[test]
+    fn writer_fills_its_allocation_before_growing_by_half() {
+        let mut w = BitWriter::new();
+        assert_eq!(w.capacity(), INITIAL_CAPACITY);
+        // Up to the last byte that leaves 8 bytes of slack: no reallocation.
+        while w.len() + SLACK < INITIAL_CAPACITY {
+            w.write_bits(0xa5, 8);
+        }
+        assert_eq!(w.capacity(), INITIAL_CAPACITY);
+        let mut caps = vec![];
+        for i in 0..2000u64 {
+            w.write_bits(i & 0xff, 8);
+            if caps.last() != Some(&w.capacity()) {
+                caps.push(w.capacity());
+            }
+        }
+        assert_eq!(caps[..4], [64, 96, 144, 216]);
+        assert!(caps.windows(2).all(|c| c[1] <= c[0] * 3 / 2 + 16));
+        // Everything written is still there.
+        let b = w.bytes(0);
+        assert_eq!(b.len(), 2 + (INITIAL_CAPACITY - SLACK - 2) + 2000);
+        assert_eq!(b[b.len() - 1], (1999 & 0xff) as u8);
     }
 
     #[test]

@@ -72,9 +72,10 @@ pub(crate) fn key_hash(bytes: &[u8]) -> u64 {
 
 #[derive(Debug)]
 struct Slot<T> {
-    /// The key's bytes in the arena.
+    /// Where the key's bytes start in the arena; they end where the next slot's start (keys
+    /// are back to back in slot order), so no length is kept: a slot per series, and every
+    /// word of it counts.
     start: usize,
-    len: usize,
     /// The next slot whose key has the same hash, or [`NONE`].
     next: usize,
     value: T,
@@ -116,36 +117,53 @@ impl<T> SeriesCache<T> {
         self.slots.len()
     }
 
-    /// Starts a scrape: the first lookup probably wants the first entry.
+    /// Starts a scrape: the first lookup probably wants the first entry. Spare capacity that
+    /// the last scrape's new series left (a vector grown by doubling is up to half empty) is
+    /// given back, keeping a sixteenth of headroom so that a target adding a few series per
+    /// scrape does not reallocate every time.
     pub(crate) fn rewind(&mut self) {
         self.cursor = 0;
+        let n = self.slots.len();
+        if self.slots.capacity() > n + n / 4 + 16 {
+            self.slots.shrink_to(n + n / 16);
+        }
+        let n = self.keys.len();
+        if self.keys.capacity() > n + n / 4 + 1024 {
+            self.keys.shrink_to(n + n / 16);
+        }
     }
 
+    /// The bytes allocated for entries and keys (not the hash index).
+    #[cfg(test)]
+    fn allocated(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<Slot<T>>() + self.keys.capacity()
+    }
+
+    /// Slot `i`'s key: up to the next slot's start.
     #[inline]
-    fn key(&self, s: &Slot<T>) -> &[u8] {
-        &self.keys.as_bytes()[s.start..s.start + s.len]
+    fn key(&self, i: usize) -> &str {
+        let end = self.slots.get(i + 1).map_or(self.keys.len(), |s| s.start);
+        &self.keys[self.slots[i].start..end]
     }
 
     #[inline]
     fn find(&mut self, key: &str) -> Option<usize> {
         let c = self.cursor;
-        if let Some(s) = self.slots.get(c)
-            && self.key(s) == key.as_bytes()
-        {
+        if c < self.slots.len() && self.key(c) == key {
             self.cursor = c + 1;
             return Some(c);
         }
         let mut i = *self.index.get(&(self.hash)(key.as_bytes()))?;
         loop {
-            let s = &self.slots[i];
-            if self.key(s) == key.as_bytes() {
+            if self.key(i) == key {
                 self.cursor = i + 1;
                 return Some(i);
             }
-            if s.next == NONE {
+            let next = self.slots[i].next;
+            if next == NONE {
                 return None;
             }
-            i = s.next;
+            i = next;
         }
     }
 
@@ -160,7 +178,7 @@ impl<T> SeriesCache<T> {
     #[inline]
     pub(crate) fn peek_next(&self) -> Option<(&str, &T)> {
         let s = self.slots.get(self.cursor)?;
-        Some((&self.keys[s.start..s.start + s.len], &s.value))
+        Some((self.key(self.cursor), &s.value))
     }
 
     /// The entry [`peek_next`](Self::peek_next) returned, taken as found.
@@ -188,12 +206,7 @@ impl<T> SeriesCache<T> {
             .index
             .insert((self.hash)(key.as_bytes()), i)
             .unwrap_or(NONE);
-        self.slots.push(Slot {
-            start,
-            len: key.len(),
-            next,
-            value,
-        });
+        self.slots.push(Slot { start, next, value });
     }
 
     /// Every value, in first-seen order.
@@ -211,9 +224,15 @@ impl<T> SeriesCache<T> {
         let old = std::mem::take(&mut self.slots);
         self.index.clear();
         self.cursor = 0;
-        for s in old {
+        let ends: Vec<usize> = old
+            .iter()
+            .skip(1)
+            .map(|s| s.start)
+            .chain([old_keys.len()])
+            .collect();
+        for (s, end) in old.into_iter().zip(ends) {
             if keep(&s.value) {
-                self.push(&old_keys[s.start..s.start + s.len], s.value);
+                self.push(&old_keys[s.start..end], s.value);
             }
         }
     }
@@ -327,6 +346,38 @@ mod tests {
             let want = (i % 3 != 0).then_some(i + 1000);
             assert_eq!(c.get_mut(k).copied(), want);
         }
+    }
+
+    #[test]
+    fn spare_capacity_goes_back_at_the_next_scrape_but_headroom_stays() {
+        let mut c = SeriesCache::default();
+        let ks = keys(10_000);
+        for (i, k) in ks.iter().enumerate() {
+            c.insert(k, i as u64);
+        }
+        let used =
+            10_000 * std::mem::size_of::<Slot<u64>>() + ks.iter().map(String::len).sum::<usize>();
+        assert!(
+            c.allocated() > used * 5 / 4,
+            "doubling left room to give back"
+        );
+        c.rewind();
+        assert!(
+            c.allocated() <= used + used / 8,
+            "{} for {used}",
+            c.allocated()
+        );
+        // A new series fits the headroom: nothing is reallocated.
+        let before = c.allocated();
+        c.insert("new{a=\"1\"}", 1);
+        c.rewind();
+        assert_eq!(c.allocated(), before);
+        // The keys are intact.
+        assert_eq!(c.len(), 10_001);
+        for (i, k) in ks.iter().enumerate() {
+            assert_eq!(c.get_mut(k).copied(), Some(i as u64), "{k}");
+        }
+        assert_eq!(c.get_mut("new{a=\"1\"}"), Some(&mut 1));
     }
 
     #[test]

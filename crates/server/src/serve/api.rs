@@ -24,7 +24,6 @@ use tower_http::limit::RequestBodyLimitLayer;
 use super::app::App;
 use super::params::{ApiError, ErrorType, MAX_TIME, MIN_TIME, Params, success};
 use super::{federate, selfmetrics};
-use crate::tsdb::query::to_json;
 
 /// The largest request body accepted (form-encoded queries, admin calls).
 pub const MAX_BODY_BYTES: usize = 8 << 20;
@@ -266,11 +265,15 @@ fn query_response(
             r.warnings.push("results truncated due to limit".into());
         }
     }
-    let mut body = to_json(&r);
-    if let Some(s) = stats.filter(|_| level != StatsLevel::None) {
-        body["data"]["stats"] = stats_json(&s, level, queue, exec);
-    }
-    super::params::json_response(StatusCode::OK, &body)
+    let stats = stats
+        .filter(|_| level != StatsLevel::None)
+        .map(|s| stats_json(&s, level, queue, exec));
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        encode::query_result(&r, stats.as_ref()),
+    )
+        .into_response()
 }
 
 fn parse_expr(p: &Params) -> Result<prom_promql::ast::Expr, ApiError> {
@@ -1024,6 +1027,232 @@ async fn alerts_handler(State(app): AppState) -> Result<Response, ApiError> {
     Ok(success(json!({ "alerts": alerts })))
 }
 
+/// The query API's JSON written straight into bytes: a range query's answer holds a point per
+/// series and step (a million for 2,000 series over 2h at 15 s), and building it as a
+/// `serde_json::Value` tree first cost an allocation per point and most of the response time.
+/// The output is byte for byte what `to_json` and `serde_json` write (same key order, same
+/// numbers), which the tests check.
+mod encode {
+    use prom_model::Labels;
+    use prom_promql::QueryResult;
+    use prom_promql::engine::Value;
+    use serde_json::Value as Json;
+
+    /// `{"status":"success","data":{"resultType":…,"result":…[,"stats":…]}[,"warnings":…][,"infos":…]}`.
+    pub(super) fn query_result(r: &QueryResult, stats: Option<&Json>) -> Vec<u8> {
+        let points = match &r.value {
+            Value::Matrix(m) => m.iter().map(|s| s.points.len() + 4).sum(),
+            Value::Vector(v) => v.len() * 4,
+            _ => 1,
+        };
+        let mut out = Vec::with_capacity(128 + points * 40);
+        out.extend_from_slice(br#"{"status":"success","data":{"resultType":""#);
+        out.extend_from_slice(r.value.type_name().as_bytes());
+        out.extend_from_slice(br#"","result":"#);
+        match &r.value {
+            Value::Scalar(v, t) => point(&mut out, *t, *v),
+            Value::String(s, t) => {
+                out.push(b'[');
+                timestamp(&mut out, *t);
+                out.push(b',');
+                string(&mut out, s);
+                out.push(b']');
+            }
+            Value::Vector(v) => {
+                out.push(b'[');
+                for (i, s) in v.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    metric(&mut out, &s.labels);
+                    out.extend_from_slice(br#","value":"#);
+                    point(&mut out, s.t, s.v);
+                    out.push(b'}');
+                }
+                out.push(b']');
+            }
+            Value::Matrix(m) => {
+                out.push(b'[');
+                for (i, s) in m.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    metric(&mut out, &s.labels);
+                    out.extend_from_slice(br#","values":["#);
+                    for (j, p) in s.points.iter().enumerate() {
+                        if j > 0 {
+                            out.push(b',');
+                        }
+                        point(&mut out, p.t, p.v);
+                    }
+                    out.extend_from_slice(b"]}");
+                }
+                out.push(b']');
+            }
+        }
+        if let Some(stats) = stats {
+            out.extend_from_slice(br#","stats":"#);
+            json(&mut out, stats);
+        }
+        out.push(b'}');
+        for (key, notes) in [("warnings", &r.warnings), ("infos", &r.infos)] {
+            if !notes.is_empty() {
+                out.extend_from_slice(b",\"");
+                out.extend_from_slice(key.as_bytes());
+                out.extend_from_slice(b"\":[");
+                for (i, n) in notes.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    string(&mut out, n);
+                }
+                out.push(b']');
+            }
+        }
+        out.push(b'}');
+        out
+    }
+
+    /// `{"metric":{"name":"value",…}` (the object is left open for the points).
+    fn metric(out: &mut Vec<u8>, labels: &Labels) {
+        out.extend_from_slice(br#"{"metric":{"#);
+        for (i, l) in labels.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            string(out, l.name);
+            out.push(b':');
+            string(out, l.value);
+        }
+        out.push(b'}');
+    }
+
+    /// `[t,"v"]`.
+    fn point(out: &mut Vec<u8>, t: i64, v: f64) {
+        out.push(b'[');
+        timestamp(out, t);
+        out.extend_from_slice(b",\"");
+        value(out, v);
+        out.extend_from_slice(b"\"]");
+    }
+
+    /// Milliseconds as the API's seconds: an integer when whole, else the shortest decimal of
+    /// `t / 1000.0`, which for any `t` below 2^53 is the seconds with the milliseconds'
+    /// trailing zeros dropped.
+    fn timestamp(out: &mut Vec<u8>, t: i64) {
+        if t % 1000 == 0 {
+            integer(out, t / 1000);
+        } else if t.unsigned_abs() < 1 << 53 {
+            if t < 0 {
+                out.push(b'-');
+            }
+            let a = t.unsigned_abs();
+            integer(out, (a / 1000) as i64);
+            let mut ms = a % 1000;
+            let mut digits = 3;
+            while ms.is_multiple_of(10) {
+                ms /= 10;
+                digits -= 1;
+            }
+            out.push(b'.');
+            let frac = [
+                b'0' + (ms / 100 % 10) as u8,
+                b'0' + (ms / 10 % 10) as u8,
+                b'0' + (ms % 10) as u8,
+            ];
+            out.extend_from_slice(&frac[3 - digits..]);
+        } else {
+            json(out, &Json::from(t as f64 / 1000.0));
+        }
+    }
+
+    /// A sample value as `format_float` writes it; whole numbers (counters) without the
+    /// float formatter.
+    pub(super) fn value(out: &mut Vec<u8>, v: f64) {
+        if v.fract() == 0.0 && v.abs() < 1e15 {
+            if v == 0.0 && v.is_sign_negative() {
+                out.push(b'-');
+            }
+            integer(out, v as i64);
+        } else if v.is_finite() && !short_exact_decimal(v) {
+            // serde_json's float printer finds the shortest digits several times faster than
+            // `Display`, and writes them the same way unless it picks an exponent
+            // (`format_float` never does). Both pick the candidate closest to the exact value;
+            // only on a tie may they pick differently, and a tie needs a short exact decimal.
+            let at = out.len();
+            let _ = serde_json::to_writer(&mut *out, &v);
+            if out[at..].contains(&b'e') {
+                use std::io::Write as _;
+                out.truncate(at);
+                let _ = write!(out, "{v}");
+            }
+        } else if v.is_finite() {
+            use std::io::Write as _;
+            let _ = write!(out, "{v}");
+        } else {
+            out.extend_from_slice(prom_promql::engine::format_float(v).as_bytes());
+        }
+    }
+
+    /// Whether the exact decimal value of `v` has at most 18 significant digits, as the
+    /// midpoint between two 17-digit candidates must. `v` is `m × 2^e` with `m` odd; for
+    /// `e < 0` its exact decimal is `m × 5^-e` shifted, so it has as many digits as that.
+    fn short_exact_decimal(v: f64) -> bool {
+        let bits = v.to_bits();
+        let biased = ((bits >> 52) & 0x7ff) as i32;
+        let fraction = bits & ((1 << 52) - 1);
+        let (mut m, mut e) = if biased == 0 {
+            (fraction, -1074)
+        } else {
+            (fraction | 1 << 52, biased - 1075)
+        };
+        if m == 0 {
+            return true;
+        }
+        e += m.trailing_zeros() as i32;
+        m >>= m.trailing_zeros();
+        if e >= 0 {
+            return true;
+        }
+        // 5^27 alone has 19 digits.
+        e >= -26 && u128::from(m) * 5u128.pow(e.unsigned_abs()) < 10u128.pow(18)
+    }
+
+    fn integer(out: &mut Vec<u8>, n: i64) {
+        let mut buf = [0u8; 20];
+        let mut i = buf.len();
+        let mut a = n.unsigned_abs();
+        loop {
+            i -= 1;
+            buf[i] = b'0' + (a % 10) as u8;
+            a /= 10;
+            if a == 0 {
+                break;
+            }
+        }
+        if n < 0 {
+            out.push(b'-');
+        }
+        out.extend_from_slice(&buf[i..]);
+    }
+
+    /// A JSON string; label values rarely need escaping, so those are copied as they are.
+    fn string(out: &mut Vec<u8>, s: &str) {
+        if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+            json(out, &Json::from(s));
+        } else {
+            out.push(b'"');
+            out.extend_from_slice(s.as_bytes());
+            out.push(b'"');
+        }
+    }
+
+    fn json(out: &mut Vec<u8>, v: &Json) {
+        // Writing a `Value` into a `Vec` cannot fail.
+        let _ = serde_json::to_writer(&mut *out, v);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1034,5 +1263,148 @@ mod tests {
         assert_eq!(unescape_label_name("U__a_2e_b").as_deref(), Some("a.b"));
         assert_eq!(unescape_label_name("U__a__b").as_deref(), Some("a_b"));
         assert_eq!(unescape_label_name("U__x_zz_"), None);
+    }
+
+    /// The direct encoder writes exactly what building a `serde_json::Value` with `to_json`
+    /// and printing it wrote.
+    #[test]
+    fn query_results_encode_as_the_json_tree_did() {
+        use crate::tsdb::query::to_json;
+        use prom_promql::engine::{Point, Sample, Series};
+        let values = [
+            0.0,
+            -0.0,
+            1.0,
+            -3.0,
+            0.1,
+            1e-7,
+            -2.5e-7,
+            123456.789,
+            1e15,
+            1e21,
+            9.007e15,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MIN_POSITIVE,
+            f64::MAX,
+        ];
+        let times = [
+            0,
+            1,
+            -1,
+            999,
+            -1500,
+            1_700_000_000_000,
+            1_700_000_000_120,
+            1_700_000_000_003,
+            -62_135_596_800_001,
+            9_007_199_254_740_993,
+            i64::MAX / 2 + 7,
+            i64::MIN / 2 - 3,
+        ];
+        let plain = prom_model::labels!("__name__" => "up", "job" => "a");
+        let odd = prom_model::labels!("__name__" => "x", "path" => "C:\\dir \"q\"\n\u{1}é");
+        let vector = Value::Vector(
+            times
+                .iter()
+                .zip(values.iter().cycle())
+                .enumerate()
+                .map(|(i, (&t, &v))| Sample {
+                    labels: if i % 2 == 0 {
+                        plain.clone()
+                    } else {
+                        odd.clone()
+                    },
+                    t,
+                    v,
+                })
+                .collect(),
+        );
+        let matrix = Value::Matrix(vec![
+            Series {
+                labels: odd.clone(),
+                points: times
+                    .iter()
+                    .flat_map(|&t| values.iter().map(move |&v| Point { t, v }))
+                    .collect(),
+            },
+            Series {
+                labels: Labels::default(),
+                points: vec![],
+            },
+        ]);
+        let cases = [
+            Value::Scalar(0.5, 1_700_000_000_500),
+            Value::Scalar(f64::NAN, 0),
+            Value::String("a \"b\"\n".into(), -20),
+            Value::Vector(vec![]),
+            Value::Matrix(vec![]),
+            vector,
+            matrix,
+        ];
+        // Values across magnitudes, against `format_float` itself.
+        let mut z = 0x1234_5678_9abc_def0_u64;
+        for _ in 0..20_000 {
+            z = z
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let v = f64::from_bits(z);
+            let r = QueryResult {
+                value: Value::Scalar(v, 0),
+                warnings: vec![],
+                infos: vec![],
+            };
+            let want = format!(
+                r#"{{"status":"success","data":{{"resultType":"scalar","result":[0,"{}"]}}}}"#,
+                prom_promql::engine::format_float(v)
+            );
+            assert_eq!(
+                String::from_utf8(encode::query_result(&r, None)).unwrap(),
+                want
+            );
+            // Log-uniform over the usual magnitudes, and values with few fractional bits
+            // (`n + m/2^j`), where two shortest candidates can tie.
+            for k in 0..12 {
+                let unit = (z >> 11) as f64 / (1u64 << 53) as f64;
+                let v = if k < 6 {
+                    10f64.powf(unit * 19.0 - 6.0 + k as f64 * 1e-3)
+                } else {
+                    let j = (z >> (k * 4)) % 24;
+                    (z >> 24) as f64 + ((z >> 3) % (1 << j)) as f64 / (1u64 << j) as f64
+                };
+                let mut out = Vec::new();
+                encode::value(&mut out, v);
+                assert_eq!(
+                    String::from_utf8(out).unwrap(),
+                    prom_promql::engine::format_float(v)
+                );
+            }
+        }
+        let stats = json!({"timings": {"evalTotalTime": 0.25, "execQueueTime": 1e-6}});
+        for value in cases {
+            for notes in [
+                vec![],
+                vec!["careful \"here\"".to_owned(), "two".to_owned()],
+            ] {
+                for with_stats in [false, true] {
+                    let r = QueryResult {
+                        value: value.clone(),
+                        warnings: notes.clone(),
+                        infos: notes.iter().rev().cloned().collect(),
+                    };
+                    let mut tree = to_json(&r);
+                    if with_stats {
+                        tree["data"]["stats"] = stats.clone();
+                    }
+                    let bytes = encode::query_result(&r, with_stats.then_some(&stats));
+                    assert_eq!(
+                        String::from_utf8(bytes).unwrap(),
+                        tree.to_string(),
+                        "{value:?}"
+                    );
+                }
+            }
+        }
     }
 }

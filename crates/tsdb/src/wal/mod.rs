@@ -151,6 +151,10 @@ pub struct Wal {
 
 /// The encode buffer is given back to the allocator when a batch made it larger than this.
 const KEEP_BUF: usize = 16 << 20;
+/// Or when it is larger than this and than four times the batch just written: a first
+/// scrape of many targets logs every series record at once, several times the size of the
+/// sample batches that follow, and keeping that capacity costs bytes per series for good.
+const KEEP_IDLE_BUF: usize = 1 << 20;
 
 impl Wal {
     /// Opens (creating) the WAL directory and starts a new segment after the last existing
@@ -236,7 +240,8 @@ impl Wal {
         if self.opts.sync == SyncPolicy::Always {
             self.sync()?;
         }
-        if self.buf.capacity() > KEEP_BUF {
+        let cap = self.buf.capacity();
+        if cap > KEEP_BUF || (cap > KEEP_IDLE_BUF && cap / 4 > self.buf.len()) {
             self.buf = Vec::new();
         }
         Ok(())
@@ -378,6 +383,28 @@ mod tests {
                 })
                 .collect(),
         )
+    }
+
+    #[test]
+    fn a_large_batch_does_not_leave_its_buffer_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = Wal::open(dir.path(), WalOptions::default().sync(SyncPolicy::Never)).unwrap();
+        w.log(&[samples(1, 300_000)]).unwrap();
+        assert!(w.buf.capacity() > KEEP_IDLE_BUF);
+        // Batches of a steady size keep the buffer, however large.
+        w.log(&[samples(1, 200_000)]).unwrap();
+        let kept = w.buf.capacity();
+        assert!(kept > KEEP_IDLE_BUF);
+        // A batch much smaller than the buffer lets it go; the next one grows a fitting one.
+        w.log(&[samples(1, 1_000)]).unwrap();
+        assert_eq!(w.buf.capacity(), 0);
+        w.log(&[samples(1, 1_000)]).unwrap();
+        assert!(w.buf.capacity() < KEEP_IDLE_BUF);
+        drop(w);
+        let mut got = Vec::new();
+        replay(dir.path(), &mut |rec| got.push(rec)).unwrap();
+        assert_eq!(got.len(), 4);
+        assert_eq!(got[3], samples(1, 1_000));
     }
 
     #[test]
