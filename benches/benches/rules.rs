@@ -69,7 +69,11 @@ fn rule_file(rules: usize, metrics: usize, eval: &str) -> String {
     let mut out = String::from("groups:\n");
     for r in 0..rules {
         if r % 50 == 0 {
-            let _ = writeln!(out, "  - name: bench{}\n    interval: {eval}\n    rules:", r / 50);
+            let _ = writeln!(
+                out,
+                "  - name: bench{}\n    interval: {eval}\n    rules:",
+                r / 50
+            );
         }
         let m = r % metrics;
         let _ = match r % 5 {
@@ -259,7 +263,9 @@ fn main() {
         rows.push(measure("prometheus", &prometheus, work, eval_s as f64).expect("prometheus"));
     }
     println!();
-    println!("| server | CPU s per cycle | rule groups' wall s per cycle | recorded series | firing alerts |");
+    println!(
+        "| server | CPU s per cycle | rule groups' wall s per cycle | recorded series | firing alerts |"
+    );
     println!("|---|---|---|---|---|");
     for r in &rows {
         println!(

@@ -49,6 +49,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/scrape_pools", get(scrape_pools))
         .route("/api/v1/rules", get(rules_handler))
         .route("/api/v1/alerts", get(alerts_handler))
+        .route("/api/v1/alertmanagers", get(alertmanagers_handler))
         .route("/api/v1/status/tsdb", get(status_tsdb))
         .route(
             "/api/v1/admin/tsdb/delete_series",
@@ -1013,6 +1014,22 @@ fn parse_go_bool(v: &str) -> Option<bool> {
         "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
         _ => None,
     }
+}
+
+/// `/api/v1/alertmanagers`: the Alertmanager endpoints alerts are sent to (those relabeled
+/// away are not kept, so `droppedAlertmanagers` is always empty).
+async fn alertmanagers_handler(State(app): AppState) -> Result<Response, ApiError> {
+    let urls: Vec<Json> = app
+        .rules()
+        .map(|r| r.notifier.alertmanagers())
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|set| set.urls())
+        .map(|u| json!({ "url": u }))
+        .collect();
+    Ok(success(
+        json!({ "activeAlertmanagers": urls, "droppedAlertmanagers": [] }),
+    ))
 }
 
 /// `/api/v1/alerts`: every pending and firing alert.

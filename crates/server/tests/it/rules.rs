@@ -351,6 +351,11 @@ fn alertmanager_receives_the_alerts_prom_fires() {
             .starts_with("http://prom.example:9090/graph?g0.expr="),
         "{alert}"
     );
+    let j = s.get("/api/v1/alertmanagers").json();
+    assert_eq!(
+        j["data"]["activeAlertmanagers"][0]["url"],
+        format!("http://{am_addr}/api/v2/alerts")
+    );
     // Pending alerts are not sent.
     assert!(
         !got.as_array()
