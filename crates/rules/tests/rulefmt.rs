@@ -495,6 +495,97 @@ fn every_kube_prometheus_rule_group_loads() {
     assert_eq!(plain.rule_count(), 1);
 }
 
+/// Every kube-prometheus group also evaluates: built into groups and run once over a storage
+/// holding a few of the series its rules read, every rule is healthy.
+#[test]
+fn every_kube_prometheus_rule_group_evaluates() {
+    use std::sync::Arc;
+
+    use prom_model::{Appendable, Labels, MemoryStorage};
+    use prom_rules::expand::TemplateExpander;
+    use prom_rules::manager::ManagerOptions;
+    use prom_rules::notifier::{Alert, Notifier};
+    use prom_rules::rule::Health;
+
+    #[derive(Debug)]
+    struct Discard;
+    impl Notifier for Discard {
+        fn send(&self, _: Vec<Alert>) {}
+    }
+
+    let Some(dir) = conformance("kube-prometheus") else {
+        return;
+    };
+    let storage = Arc::new(MemoryStorage::new());
+    {
+        let mut app = storage.appender();
+        for t in (0..=600_000).step_by(30_000) {
+            for (job, v) in [
+                ("node-exporter", 1.0),
+                ("kubelet", 0.0),
+                ("prometheus-k8s", 1.0),
+            ] {
+                let l = Labels::from_pairs(&[
+                    ("__name__", "up"),
+                    ("job", job),
+                    ("namespace", "monitoring"),
+                    ("instance", "10.0.0.1:9100"),
+                ]);
+                app.append(None, &l, t, v).unwrap();
+            }
+            let l = Labels::from_pairs(&[
+                ("__name__", "node_cpu_seconds_total"),
+                ("job", "node-exporter"),
+                ("instance", "10.0.0.1:9100"),
+                ("cpu", "0"),
+                ("mode", "idle"),
+            ]);
+            app.append(None, &l, t, t as f64 / 1000.0).unwrap();
+        }
+        app.commit().unwrap();
+    }
+    let engine = Arc::new(prom_promql::Engine::default());
+    let opts = ManagerOptions::new(
+        engine.clone(),
+        storage.clone(),
+        storage.clone(),
+        Arc::new(Discard),
+    )
+    .expander(Arc::new(TemplateExpander::new(
+        Labels::new(),
+        "http://prom",
+        engine,
+        storage.clone(),
+    )));
+    let (mut rules, mut active) = (0, 0);
+    for (f, _, root) in prometheus_rules(&dir) {
+        let parsed = file::parse_groups_node(spec(&root), &utf8()).expect("loads");
+        let name = f.display().to_string();
+        let groups = prom_rules::load::build_groups(&name, &parsed, 30_000, &utf8())
+            .unwrap_or_else(|e| panic!("{name}: {}", check::format_errors(&e)));
+        for mut g in groups {
+            g.eval(600_000, &opts);
+            for r in g.rules() {
+                rules += 1;
+                if let prom_rules::rule::Rule::Alerting(a) = r {
+                    active += a.active_alerts().count();
+                }
+                assert_eq!(
+                    r.status().health,
+                    Health::Ok,
+                    "{name}: group {}, rule {}: {:?}",
+                    g.name(),
+                    r.name(),
+                    r.status().last_error
+                );
+            }
+        }
+    }
+    assert!(rules >= 234, "{rules} rules evaluated");
+    // The down kubelet target makes the target-down alerts pending: the data reached them.
+    assert!(active > 0, "no alert became active");
+}
+
 /// The `spec:` of a manifest as a plain rule file: the lines under `spec:`, dedented.
 fn spec_as_rule_file(text: &str) -> String {
     let mut out = String::new();
