@@ -57,6 +57,7 @@ pub mod matcher;
 pub mod memory;
 pub mod metadata;
 pub mod storage;
+pub mod time;
 pub mod value;
 
 pub use error::{AppendError, Error, Result};

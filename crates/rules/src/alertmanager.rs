@@ -21,8 +21,9 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use prom_model::time::format_rfc3339;
 use prom_model::{Labels, LabelsBuilder};
 use prom_scrape::config::{AlertmanagerConfig, RelabelConfig, TargetGroup};
 use prom_scrape::http_client::{ClientError, HttpClient};
@@ -510,10 +511,10 @@ pub fn encode_alerts(alerts: &[Alert]) -> String {
             o.insert("labels".into(), label_object(&a.labels));
             o.insert("annotations".into(), label_object(&a.annotations));
             if a.starts_at != 0 {
-                o.insert("startsAt".into(), json!(rfc3339_ms(a.starts_at)));
+                o.insert("startsAt".into(), json!(format_rfc3339(a.starts_at)));
             }
             if a.ends_at != 0 {
-                o.insert("endsAt".into(), json!(rfc3339_ms(a.ends_at)));
+                o.insert("endsAt".into(), json!(format_rfc3339(a.ends_at)));
             }
             o.insert("generatorURL".into(), json!(a.generator_url));
             Value::Object(o)
@@ -528,14 +529,4 @@ fn label_object(l: &Labels) -> Value {
         o.insert(l.name.to_owned(), Value::String(l.value.to_owned()));
     }
     Value::Object(o)
-}
-
-/// Milliseconds since the epoch as RFC 3339 in UTC with milliseconds.
-fn rfc3339_ms(ms: i64) -> String {
-    let t = if ms >= 0 {
-        UNIX_EPOCH + Duration::from_millis(ms as u64)
-    } else {
-        UNIX_EPOCH - Duration::from_millis(ms.unsigned_abs())
-    };
-    humantime::format_rfc3339_millis(t).to_string()
 }

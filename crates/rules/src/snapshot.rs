@@ -258,42 +258,7 @@ fn format_optional_time(t: Option<Timestamp>) -> String {
     }
 }
 
-/// Formats milliseconds since the epoch as RFC 3339 in UTC, with the fraction of a second
-/// only when there is one and without trailing zeros (Go's `RFC3339Nano`).
-pub fn format_rfc3339(ms: Timestamp) -> String {
-    let secs = ms.div_euclid(1000);
-    let millis = ms.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    let mut out = format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    );
-    if millis != 0 {
-        let frac = format!("{millis:03}");
-        out.push('.');
-        out.push_str(frac.trim_end_matches('0'));
-    }
-    out.push('Z');
-    out
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
+pub use prom_model::time::format_rfc3339;
 
 /// Formats `v` as Go's `strconv.FormatFloat(v, 'e', -1, 64)`, which is how Prometheus
 /// reports an alert's value: `1e+00`, `1.5e-07`, `NaN`, `+Inf`.

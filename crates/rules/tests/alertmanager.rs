@@ -115,8 +115,8 @@ fn encodes_the_api_v2_shape() {
         serde_json::json!([{
             "labels": {"alertname": "HighLoad", "instance": "n1"},
             "annotations": {"summary": "load is high"},
-            "startsAt": "2023-11-14T22:13:20.000Z",
-            "endsAt": "2023-11-14T22:17:20.000Z",
+            "startsAt": "2023-11-14T22:13:20Z",
+            "endsAt": "2023-11-14T22:17:20Z",
             "generatorURL": "http://prom:9090/graph?g0.expr=up&g0.tab=1"
         }])
     );

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use prom_model::time::{civil_from_days, is_leap_year};
 use prom_model::value::is_stale_nan;
 use prom_model::{Labels, METRIC_NAME, Sample as RawSample};
 
@@ -91,23 +92,7 @@ fn math(name: &str) -> Option<fn(f64) -> f64> {
     })
 }
 
-/// Days since 1970-01-01 to (year, month, day) (proleptic Gregorian).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
 
-fn is_leap(y: i64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
 
 fn calendar(name: &str, secs: f64) -> f64 {
     if !secs.is_finite() {
@@ -119,7 +104,7 @@ fn calendar(name: &str, secs: f64) -> f64 {
     let (y, m, d) = civil_from_days(days);
     let month_days = [
         31,
-        if is_leap(y) { 29 } else { 28 },
+        if is_leap_year(y) { 29 } else { 28 },
         31,
         30,
         31,

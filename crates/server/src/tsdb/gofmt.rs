@@ -8,6 +8,8 @@
 use std::fmt::Write as _;
 use std::sync::OnceLock;
 
+use prom_model::time::civil_from_days;
+
 /// Appends `s` quoted as Go's `strconv.Quote` does: `\"` and `\\`, the C escapes `\a \b \f \n
 /// \r \t \v`, other non-printable characters as `\xHH` (below U+0080), `\uHHHH` or
 /// `\UHHHHHHHH`; printable characters (Go's `unicode.IsPrint`: letters, marks, numbers,
@@ -147,19 +149,6 @@ pub fn utc_time(ms: i64) -> String {
     )
 }
 
-/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
 
 /// `units.Base2Bytes(n).String()` from github.com/alecthomas/units: each non-zero power of
 /// 1024 from the largest down, `4KiB1012B`, `5MiB`, `0B`.
