@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value as Json;
 
 use super::serve::{Server, Target, http};
-use super::support::{PeerServer, free_port, prom, temp_file};
+use super::support::{PeerServer, free_port, program_present, prom, temp_file};
 
 const RULES: &str = r#"groups:
   - name: demo
@@ -257,18 +257,9 @@ fn test_rules_runs_unit_tests() {
     assert!(!out.stdout.contains("many template functions"), "{out:?}");
 }
 
-fn alertmanager_present() -> bool {
-    Command::new("prometheus-alertmanager")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 #[test]
 fn alertmanager_receives_the_alerts_prom_fires() {
-    if !alertmanager_present() {
+    if !program_present("prometheus-alertmanager") || !program_present("amtool") {
         assert!(
             std::env::var("PROM_INTEROP").as_deref() != Ok("1"),
             "PROM_INTEROP=1 but prometheus-alertmanager cannot be run; install the Debian \

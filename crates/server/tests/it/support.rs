@@ -127,15 +127,17 @@ pub fn free_port() -> u16 {
     l.local_addr().expect("local addr").port()
 }
 
+/// Whether `program --version` runs and succeeds.
+pub fn program_present(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// Whether Debian's `prometheus` and `promtool` can be run.
 pub fn prometheus_tools_present() -> bool {
-    let found = |p: &str| {
-        Command::new(p)
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    found("prometheus") && found("promtool")
+    program_present("prometheus") && program_present("promtool")
 }
