@@ -92,8 +92,6 @@ fn math(name: &str) -> Option<fn(f64) -> f64> {
     })
 }
 
-
-
 fn calendar(name: &str, secs: f64) -> f64 {
     if !secs.is_finite() {
         return f64::NAN;

@@ -123,6 +123,34 @@ pub struct ServeArgs {
         default_value = "5m"
     )]
     pub query_lookback_delta: String,
+    /// How far back the `for` state of alerts is restored from after a restart.
+    #[arg(
+        long = "rules.alert.for-outage-tolerance",
+        value_name = "DURATION",
+        default_value = "1h"
+    )]
+    pub rules_outage_tolerance: String,
+    /// The least time an alert waits before firing after its `for` state was restored.
+    #[arg(
+        long = "rules.alert.for-grace-period",
+        value_name = "DURATION",
+        default_value = "10m"
+    )]
+    pub rules_for_grace_period: String,
+    /// How often a firing or resolved alert is sent to Alertmanager again.
+    #[arg(
+        long = "rules.alert.resend-delay",
+        value_name = "DURATION",
+        default_value = "1m"
+    )]
+    pub rules_resend_delay: String,
+    /// The most alerts waiting to be sent; beyond it the oldest are dropped.
+    #[arg(
+        long = "alertmanager.notification-queue-capacity",
+        value_name = "N",
+        default_value_t = 10_000
+    )]
+    pub notification_queue_capacity: usize,
     /// The least severe log level written.
     #[arg(long = "log.level", value_enum, default_value = "info")]
     pub log_level: LogLevel,
@@ -146,6 +174,10 @@ impl ServeArgs {
                 "log.format",
                 format!("{:?}", self.log_format).to_lowercase(),
             ),
+            (
+                "alertmanager.notification-queue-capacity",
+                self.notification_queue_capacity.to_string(),
+            ),
             ("log.level", format!("{:?}", self.log_level).to_lowercase()),
             ("query.lookback-delta", self.query_lookback_delta.clone()),
             (
@@ -154,6 +186,15 @@ impl ServeArgs {
             ),
             ("query.max-samples", self.query_max_samples.to_string()),
             ("query.timeout", self.query_timeout.clone()),
+            (
+                "rules.alert.for-grace-period",
+                self.rules_for_grace_period.clone(),
+            ),
+            (
+                "rules.alert.for-outage-tolerance",
+                self.rules_outage_tolerance.clone(),
+            ),
+            ("rules.alert.resend-delay", self.rules_resend_delay.clone()),
             ("storage.tsdb.path", self.tsdb_path.display().to_string()),
             ("storage.tsdb.retention.size", opt(&self.retention_size)),
             ("storage.tsdb.retention.time", opt(&self.retention_time)),
@@ -177,6 +218,12 @@ pub struct Settings {
     pub retention_time: Option<Duration>,
     /// Retention by size in bytes.
     pub retention_size: Option<u64>,
+    /// `--rules.alert.for-outage-tolerance` in milliseconds.
+    pub outage_tolerance_ms: i64,
+    /// `--rules.alert.for-grace-period` in milliseconds.
+    pub for_grace_period_ms: i64,
+    /// `--rules.alert.resend-delay` in milliseconds.
+    pub resend_delay_ms: i64,
 }
 
 impl Settings {
@@ -213,11 +260,21 @@ impl Settings {
         if args.query_max_concurrency == 0 {
             return Err("--query.max-concurrency must be at least 1".into());
         }
+        if args.notification_queue_capacity == 0 {
+            return Err("--alertmanager.notification-queue-capacity must be at least 1".into());
+        }
+        let ms = |flag: &str, v: &str| dur(flag, v).map(|d| d.as_millis() as i64);
         Ok(Settings {
             query_timeout,
             lookback_ms: lookback.as_millis() as i64,
             retention_time,
             retention_size,
+            outage_tolerance_ms: ms(
+                "rules.alert.for-outage-tolerance",
+                &args.rules_outage_tolerance,
+            )?,
+            for_grace_period_ms: ms("rules.alert.for-grace-period", &args.rules_for_grace_period)?,
+            resend_delay_ms: ms("rules.alert.resend-delay", &args.rules_resend_delay)?,
         })
     }
 }
@@ -336,8 +393,14 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
         db.clone(),
         &app.config(),
         groups,
-        app.engine(None).options().clone(),
-        &app.external_url,
+        rules::RuleSettings {
+            engine: app.engine(None).options().clone(),
+            external_url: app.external_url.clone(),
+            outage_tolerance_ms: settings.outage_tolerance_ms,
+            for_grace_period_ms: settings.for_grace_period_ms,
+            resend_delay_ms: settings.resend_delay_ms,
+            queue_capacity: args.notification_queue_capacity,
+        },
     )
     .map_err(|e| format!("starting rule evaluation: {e}"))?;
     app.rules_started(rules);

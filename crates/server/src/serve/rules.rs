@@ -55,6 +55,23 @@ fn labels_of(pairs: &[(String, String)]) -> Labels {
     Labels::from_pairs(&refs)
 }
 
+/// The flags that shape rule evaluation and alert sending.
+#[derive(Debug, Clone)]
+pub struct RuleSettings {
+    /// The engine settings of the query flags.
+    pub engine: EngineOptions,
+    /// The server's external URL (no trailing slash).
+    pub external_url: String,
+    /// `--rules.alert.for-outage-tolerance` (ms).
+    pub outage_tolerance_ms: i64,
+    /// `--rules.alert.for-grace-period` (ms).
+    pub for_grace_period_ms: i64,
+    /// `--rules.alert.resend-delay` (ms).
+    pub resend_delay_ms: i64,
+    /// `--alertmanager.notification-queue-capacity`.
+    pub queue_capacity: usize,
+}
+
 /// The rule manager, the notifier and the Alertmanager discovery of a running server.
 pub struct Rules {
     /// Evaluates the groups.
@@ -79,21 +96,26 @@ impl Rules {
         db: Arc<Db>,
         cfg: &Config,
         groups: Vec<Group>,
-        engine_opts: EngineOptions,
-        external_url: &str,
+        settings: RuleSettings,
     ) -> Result<Rules, String> {
-        let notifier = Arc::new(AlertmanagerNotifier::new(notifier_options(cfg)));
-        let engine = Arc::new(Engine::new(engine_opts));
+        let notifier = Arc::new(AlertmanagerNotifier::new(notifier_options(
+            cfg,
+            settings.queue_capacity,
+        )));
+        let engine = Arc::new(Engine::new(settings.engine));
         let expander = TemplateExpander::new(
             labels_of(&cfg.global.external_labels),
-            external_url,
+            settings.external_url.clone(),
             engine.clone(),
             db.clone(),
         );
         let opts = ManagerOptions::new(engine, db.clone(), db, notifier.clone())
             .expander(Arc::new(expander))
-            .external_url(external_url)
-            .rule_query_offset_ms(cfg.global.rule_query_offset.0 as i64);
+            .external_url(settings.external_url.clone())
+            .rule_query_offset_ms(cfg.global.rule_query_offset.0 as i64)
+            .outage_tolerance_ms(settings.outage_tolerance_ms)
+            .for_grace_period_ms(settings.for_grace_period_ms)
+            .resend_delay_ms(settings.resend_delay_ms);
         let manager = Arc::new(Manager::new(opts));
         manager.update(groups).map_err(|e| e.to_string())?;
         let stop = Arc::new(Notify::new());
@@ -124,7 +146,8 @@ impl Rules {
     /// the notifier's external labels and relabeling, and the Alertmanagers.
     pub fn apply(&self, cfg: &Config, groups: Vec<Group>) -> Result<(), String> {
         self.manager.update(groups).map_err(|e| e.to_string())?;
-        self.notifier.set_options(notifier_options(cfg));
+        let capacity = self.notifier.stats().queue_capacity;
+        self.notifier.set_options(notifier_options(cfg, capacity));
         self.apply_alerting(cfg)
     }
 
@@ -188,8 +211,9 @@ impl Rules {
     }
 }
 
-fn notifier_options(cfg: &Config) -> NotifierOptions {
+fn notifier_options(cfg: &Config, queue_capacity: usize) -> NotifierOptions {
     NotifierOptions {
+        queue_capacity,
         external_labels: labels_of(&cfg.global.external_labels),
         alert_relabel_configs: cfg.alerting.alert_relabel_configs.clone(),
         ..NotifierOptions::default()

@@ -149,7 +149,6 @@ pub fn utc_time(ms: i64) -> String {
     )
 }
 
-
 /// `units.Base2Bytes(n).String()` from github.com/alecthomas/units: each non-zero power of
 /// 1024 from the largest down, `4KiB1012B`, `5MiB`, `0B`.
 pub fn base2_bytes(n: i64) -> String {

@@ -531,7 +531,12 @@ fn plain_http_with_basic_auth_and_a_rate_limit() {
         ),
     );
     let s = WebServer::start(d, &web);
-    assert!(s.log().contains("TLS is disabled"), "{}", s.log());
+    // The HTTP server logs it once it runs, which may be just after the listening line.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !s.log().contains("TLS is disabled") {
+        assert!(Instant::now() < deadline, "{}", s.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let rt = runtime();
     let c = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
