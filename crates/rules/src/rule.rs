@@ -258,26 +258,7 @@ pub fn table_link_for_expression(expr: &str) -> String {
     format!("/graph?g0.expr={}&g0.tab=1", query_escape(expr))
 }
 
-/// Escapes `s` for a URL query as Go's `url.QueryEscape` does: unreserved characters stay,
-/// a space becomes `+`, every other byte becomes `%XX`.
-pub fn query_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3 / 2);
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(char::from(b))
-            }
-            b' ' => out.push('+'),
-            _ => {
-                const HEX: &[u8; 16] = b"0123456789ABCDEF";
-                out.push('%');
-                out.push(char::from(HEX[usize::from(b >> 4)]));
-                out.push(char::from(HEX[usize::from(b & 0xf)]));
-            }
-        }
-    }
-    out
-}
+pub use prom_scrape::target::query_escape;
 
 /// Sorts rule labels or annotations by name, keeping the last of repeated names. Empty values
 /// stay: on a rule label they mean "delete this label from the output".

@@ -157,7 +157,7 @@ fn promtool_agrees_case_by_case() {
                     "failed"
                 },
                 if our_pass { "passed" } else { "failed" },
-                String::from_utf8_lossy(&theirs.stdout),
+                String::from_utf8_lossy(&theirs.stdout) + String::from_utf8_lossy(&theirs.stderr),
                 ours.iter()
                     .flat_map(|o| o.failures.clone())
                     .collect::<Vec<_>>()

@@ -231,8 +231,9 @@ impl Target {
     }
 }
 
-/// Escapes a query component as Go's `url.QueryEscape` does (space as `+`).
-fn query_escape(s: &str) -> String {
+/// Escapes a query component as Go's `url.QueryEscape` does: unreserved characters stay, a
+/// space becomes `+`, every other byte `%XX`.
+pub fn query_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {

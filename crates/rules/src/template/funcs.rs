@@ -8,6 +8,7 @@ use super::TemplateQuery;
 use super::fmt::{quote, sprint, sprintf, sprintln};
 use super::time::{format_duration, format_time, go_format};
 use super::value::{Sample, Value};
+use crate::rule::query_escape;
 
 /// The Go type a function parameter declares; arguments are checked against it as Go's
 /// `text/template` does (`wrong type for value; expected string; got float64`).
@@ -501,21 +502,6 @@ fn parse_duration(s: &str) -> Result<i64, String> {
         }
     }
     Ok(total as i64)
-}
-
-/// `url.QueryEscape`.
-pub(crate) fn query_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 /// The path of a URL (what `pathPrefix` returns).
