@@ -989,13 +989,146 @@ mod encode {
         out.push(b'}');
     }
 
-    /// `[t,"v"]`.
+    /// `[t,"v"]`. The usual point is put together in a buffer on the stack and copied out
+    /// once: copying each piece into the vector cost a `memcpy` call apiece, most of the time
+    /// of a range query's encoding.
     fn point(out: &mut Vec<u8>, t: i64, v: f64) {
-        out.push(b'[');
-        timestamp(out, t);
-        out.extend_from_slice(b",\"");
-        value(out, v);
-        out.extend_from_slice(b"\"]");
+        let mut b = Small::new();
+        b.push(b'[');
+        if !b.timestamp(t) {
+            out.push(b'[');
+            timestamp(out, t);
+            out.extend_from_slice(b",\"");
+            value(out, v);
+            out.extend_from_slice(b"\"]");
+            return;
+        }
+        b.push(b',');
+        b.push(b'"');
+        if b.value(v) {
+            b.push(b'"');
+            b.push(b']');
+            out.extend_from_slice(b.bytes());
+        } else {
+            out.extend_from_slice(b.bytes());
+            slow_value(out, v);
+            out.extend_from_slice(b"\"]");
+        }
+    }
+
+    /// Two ASCII digits per number below 100.
+    const PAIRS: [u8; 200] = {
+        let mut t = [0u8; 200];
+        let mut i = 0;
+        while i < 100 {
+            t[2 * i] = b'0' + (i / 10) as u8;
+            t[2 * i + 1] = b'0' + (i % 10) as u8;
+            i += 1;
+        }
+        t
+    };
+
+    /// A point's text on the stack: `[`, a timestamp of at most 25 bytes, `,"`, a value of at
+    /// most 24, `"]` fit with room to spare; what would not fit is refused and goes the slow
+    /// way.
+    struct Small {
+        b: [u8; 64],
+        n: usize,
+    }
+
+    impl Small {
+        fn new() -> Self {
+            Small { b: [0; 64], n: 0 }
+        }
+
+        fn bytes(&self) -> &[u8] {
+            &self.b[..self.n]
+        }
+
+        fn push(&mut self, c: u8) {
+            self.b[self.n] = c;
+            self.n += 1;
+        }
+
+        /// `n` in decimal, written from its last digit back.
+        fn digits(&mut self, mut n: u64) {
+            let len = n.checked_ilog10().map_or(1, |l| l as usize + 1);
+            let end = self.n + len;
+            let mut i = end;
+            while n >= 100 {
+                let d = (n % 100) as usize * 2;
+                n /= 100;
+                i -= 2;
+                self.b[i] = PAIRS[d];
+                self.b[i + 1] = PAIRS[d + 1];
+            }
+            if n >= 10 {
+                let d = n as usize * 2;
+                self.b[i - 2] = PAIRS[d];
+                self.b[i - 1] = PAIRS[d + 1];
+            } else {
+                self.b[i - 1] = b'0' + n as u8;
+            }
+            self.n = end;
+        }
+
+        /// [`timestamp`] for times below 2^53 milliseconds; false (nothing written) else.
+        fn timestamp(&mut self, t: i64) -> bool {
+            let a = t.unsigned_abs();
+            if a >= 1 << 53 {
+                return false;
+            }
+            if t < 0 {
+                self.push(b'-');
+            }
+            self.digits(a / 1000);
+            let mut ms = a % 1000;
+            if ms != 0 {
+                self.push(b'.');
+                self.push(b'0' + (ms / 100) as u8);
+                ms %= 100;
+                if ms != 0 {
+                    self.push(b'0' + (ms / 10) as u8);
+                    ms %= 10;
+                    if ms != 0 {
+                        self.push(b'0' + ms as u8);
+                    }
+                }
+            }
+            true
+        }
+
+        /// [`value`] for whole numbers below 1e15 and the floats serde_json's printer takes;
+        /// false (nothing written) else.
+        fn value(&mut self, v: f64) -> bool {
+            if v.fract() == 0.0 && v.abs() < 1e15 {
+                if v.is_sign_negative() {
+                    self.push(b'-');
+                }
+                self.digits(v.abs() as u64);
+                true
+            } else if v.is_finite() && !short_exact_decimal(v) {
+                let at = self.n;
+                let mut rest = &mut self.b[at..];
+                let room = rest.len();
+                if serde_json::to_writer(&mut rest, &v).is_err() {
+                    return false;
+                }
+                let end = at + room - rest.len();
+                // `format_float` never writes an exponent; a plain loop, not a `memchr` call.
+                let mut i = at;
+                while i < end {
+                    if self.b[i] == b'e' {
+                        return false;
+                    }
+                    i += 1;
+                }
+                self.n = end;
+                true
+            } else {
+                false
+            }
+        }
     }
 
     /// Milliseconds as the API's seconds: an integer when whole, else the shortest decimal of
@@ -1028,19 +1161,29 @@ mod encode {
         }
     }
 
-    /// A sample value as `format_float` writes it; whole numbers (counters) without the
-    /// float formatter.
+    /// A sample value as `format_float` writes it.
     pub(super) fn value(out: &mut Vec<u8>, v: f64) {
+        let mut b = Small::new();
+        if b.value(v) {
+            out.extend_from_slice(b.bytes());
+        } else {
+            slow_value(out, v);
+        }
+    }
+
+    /// A sample value as `format_float` writes it, by [`Small::value`]'s rules where they
+    /// apply. Whole numbers (counters) go without the float formatter; otherwise serde_json's
+    /// float printer finds the shortest digits several times faster than `Display`, and writes
+    /// them the same way unless it picks an exponent (`format_float` never does). Both pick
+    /// the candidate closest to the exact value; only on a tie may they pick differently, and
+    /// a tie needs a short exact decimal.
+    pub(super) fn slow_value(out: &mut Vec<u8>, v: f64) {
         if v.fract() == 0.0 && v.abs() < 1e15 {
-            if v == 0.0 && v.is_sign_negative() {
+            if v.is_sign_negative() {
                 out.push(b'-');
             }
-            integer(out, v as i64);
+            integer(out, v.abs() as i64);
         } else if v.is_finite() && !short_exact_decimal(v) {
-            // serde_json's float printer finds the shortest digits several times faster than
-            // `Display`, and writes them the same way unless it picks an exponent
-            // (`format_float` never does). Both pick the candidate closest to the exact value;
-            // only on a tie may they pick differently, and a tie needs a short exact decimal.
             let at = out.len();
             let _ = serde_json::to_writer(&mut *out, &v);
             if out[at..].contains(&b'e') {
@@ -1235,12 +1378,14 @@ mod tests {
                     let j = (z >> (k * 4)) % 24;
                     (z >> 24) as f64 + ((z >> 3) % (1 << j)) as f64 / (1u64 << j) as f64
                 };
-                let mut out = Vec::new();
-                encode::value(&mut out, v);
-                assert_eq!(
-                    String::from_utf8(out).unwrap(),
-                    prom_promql::engine::format_float(v)
-                );
+                for v in [v, -v] {
+                    let (mut fast, mut slow) = (Vec::new(), Vec::new());
+                    encode::value(&mut fast, v);
+                    encode::slow_value(&mut slow, v);
+                    let want = prom_promql::engine::format_float(v);
+                    assert_eq!(String::from_utf8(fast).unwrap(), want);
+                    assert_eq!(String::from_utf8(slow).unwrap(), want);
+                }
             }
         }
         let stats = json!({"timings": {"evalTotalTime": 0.25, "execQueueTime": 1e-6}});
