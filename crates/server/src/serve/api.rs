@@ -222,12 +222,58 @@ fn query_response(
             }
         })
     });
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        encode::query_result(&r, stats.as_ref()),
-    )
-        .into_response()
+    let json = [(header::CONTENT_TYPE, "application/json")];
+    if encode::estimate(&r) <= STREAM_ABOVE {
+        return (
+            StatusCode::OK,
+            json,
+            encode::query_result(&r, stats.as_ref()),
+        )
+            .into_response();
+    }
+    // A large answer goes out while it is being encoded, a piece at a time: the client reads
+    // the first pieces while later ones are written, and no buffer of the whole answer (tens
+    // of megabytes for a long range over thousands of series, each page of it faulted in
+    // fresh) is ever allocated.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+    tokio::task::spawn_blocking(move || {
+        let fresh = || Vec::with_capacity(PIECE + PIECE / 4);
+        let mut buf = fresh();
+        let mut send = |b: &mut Vec<u8>| {
+            b.len() < PIECE
+                || tx
+                    .blocking_send(Bytes::from(std::mem::replace(b, fresh())))
+                    .is_ok()
+        };
+        encode::query_result_into(&r, stats.as_ref(), &mut buf, &mut send);
+        if !buf.is_empty() {
+            let _ = tx.blocking_send(Bytes::from(buf));
+        }
+    });
+    (StatusCode::OK, json, Body::new(Pieces(rx))).into_response()
+}
+
+/// Query answers whose estimated size is above this are streamed ([`Pieces`]).
+const STREAM_ABOVE: usize = 1 << 20;
+/// The size of a streamed answer's pieces.
+const PIECE: usize = 256 << 10;
+
+/// A response body fed piece by piece through a channel; it ends when the sender is dropped.
+#[derive(Debug)]
+struct Pieces(tokio::sync::mpsc::Receiver<Bytes>);
+
+impl hyper::body::Body for Pieces {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|piece| piece.map(|b| Ok(hyper::body::Frame::data(b))))
+    }
 }
 
 fn parse_expr(p: &Params) -> Result<prom_promql::ast::Expr, ApiError> {
@@ -900,24 +946,42 @@ mod encode {
     use prom_promql::engine::Value;
     use serde_json::Value as Json;
 
-    /// `{"status":"success","data":{"resultType":…,"result":…[,"stats":…]}[,"warnings":…][,"infos":…]}`.
-    pub(super) fn query_result(r: &QueryResult, stats: Option<&Json>) -> Vec<u8> {
+    /// An upper estimate of the answer's size in bytes.
+    pub(super) fn estimate(r: &QueryResult) -> usize {
         let points = match &r.value {
             Value::Matrix(m) => m.iter().map(|s| s.points.len() + 4).sum(),
             Value::Vector(v) => v.len() * 4,
             _ => 1,
         };
-        let mut out = Vec::with_capacity(128 + points * 40);
+        128 + points * 40
+    }
+
+    /// `{"status":"success","data":{"resultType":…,"result":…[,"stats":…]}[,"warnings":…][,"infos":…]}`.
+    pub(super) fn query_result(r: &QueryResult, stats: Option<&Json>) -> Vec<u8> {
+        let mut out = Vec::with_capacity(estimate(r));
+        query_result_into(r, stats, &mut out, &mut |_| true);
+        out
+    }
+
+    /// [`query_result`] into `out`, calling `flush` between series with what is written so
+    /// far (it takes the bytes out, or leaves them); encoding stops when `flush` returns
+    /// false (the client went away).
+    pub(super) fn query_result_into(
+        r: &QueryResult,
+        stats: Option<&Json>,
+        out: &mut Vec<u8>,
+        flush: &mut dyn FnMut(&mut Vec<u8>) -> bool,
+    ) {
         out.extend_from_slice(br#"{"status":"success","data":{"resultType":""#);
         out.extend_from_slice(r.value.type_name().as_bytes());
         out.extend_from_slice(br#"","result":"#);
         match &r.value {
-            Value::Scalar(v, t) => point(&mut out, *t, *v),
+            Value::Scalar(v, t) => point(out, *t, *v),
             Value::String(s, t) => {
                 out.push(b'[');
-                timestamp(&mut out, *t);
+                timestamp(out, *t);
                 out.push(b',');
-                string(&mut out, s);
+                string(out, s);
                 out.push(b']');
             }
             Value::Vector(v) => {
@@ -926,10 +990,13 @@ mod encode {
                     if i > 0 {
                         out.push(b',');
                     }
-                    metric(&mut out, &s.labels);
+                    metric(out, &s.labels);
                     out.extend_from_slice(br#","value":"#);
-                    point(&mut out, s.t, s.v);
+                    point(out, s.t, s.v);
                     out.push(b'}');
+                    if !flush(out) {
+                        return;
+                    }
                 }
                 out.push(b']');
             }
@@ -939,22 +1006,25 @@ mod encode {
                     if i > 0 {
                         out.push(b',');
                     }
-                    metric(&mut out, &s.labels);
+                    metric(out, &s.labels);
                     out.extend_from_slice(br#","values":["#);
                     for (j, p) in s.points.iter().enumerate() {
                         if j > 0 {
                             out.push(b',');
                         }
-                        point(&mut out, p.t, p.v);
+                        point(out, p.t, p.v);
                     }
                     out.extend_from_slice(b"]}");
+                    if !flush(out) {
+                        return;
+                    }
                 }
                 out.push(b']');
             }
         }
         if let Some(stats) = stats {
             out.extend_from_slice(br#","stats":"#);
-            json(&mut out, stats);
+            json(out, stats);
         }
         out.push(b'}');
         for (key, notes) in [("warnings", &r.warnings), ("infos", &r.infos)] {
@@ -966,13 +1036,12 @@ mod encode {
                     if i > 0 {
                         out.push(b',');
                     }
-                    string(&mut out, n);
+                    string(out, n);
                 }
                 out.push(b']');
             }
         }
         out.push(b'}');
-        out
     }
 
     /// `{"metric":{"name":"value",…}` (the object is left open for the points).
@@ -1268,6 +1337,53 @@ mod tests {
         assert_eq!(unescape_label_name("U__a_2e_b").as_deref(), Some("a.b"));
         assert_eq!(unescape_label_name("U__a__b").as_deref(), Some("a_b"));
         assert_eq!(unescape_label_name("U__x_zz_"), None);
+    }
+
+    /// A large answer is streamed in pieces, and the pieces make up the same bytes as the
+    /// whole answer encoded at once; small ones go in one piece.
+    #[tokio::test]
+    async fn large_query_answers_stream_the_same_bytes() {
+        use prom_promql::engine::{Point, Series};
+        let series = |n: usize| {
+            (0..n)
+                .map(|i| Series {
+                    labels: prom_model::labels!("__name__" => "x", "i" => &i.to_string()),
+                    points: (0..480)
+                        .map(|k| Point {
+                            t: 1_700_000_000_000 + k * 15_000,
+                            v: (i as f64 + k as f64) / 7.0,
+                        })
+                        .collect(),
+                })
+                .collect::<Vec<_>>()
+        };
+        for (n, streamed) in [(3, false), (500, true)] {
+            let r = QueryResult {
+                value: Value::Matrix(series(n)),
+                warnings: vec!["w".into()],
+                infos: vec![],
+            };
+            assert_eq!(encode::estimate(&r) > STREAM_ABOVE, streamed);
+            let stats = json!({"timings": {
+                "evalTotalTime": 0.5,
+                "resultSortTime": 0.0,
+                "queryPreparationTime": 0.0,
+                "innerEvalTime": 0.5,
+                "execQueueTime": 0.25,
+                "execTotalTime": 0.75,
+            }});
+            let want = encode::query_result(&r, Some(&stats));
+            let resp = query_response(r, None, true, 0.25, 0.5);
+            assert_eq!(resp.status(), StatusCode::OK);
+            let body = resp.into_body();
+            assert_eq!(
+                axum::body::HttpBody::size_hint(&body).exact().is_some(),
+                !streamed
+            );
+            let got = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+            assert_eq!(got.len(), want.len());
+            assert!(got == want);
+        }
     }
 
     /// The direct encoder writes exactly what building a `serde_json::Value` with `to_json`
