@@ -1214,7 +1214,7 @@ mod encode {
             integer(out, (a / 1000) as i64);
             let mut ms = a % 1000;
             let mut digits = 3;
-            while ms % 10 == 0 {
+            while ms.is_multiple_of(10) {
                 ms /= 10;
                 digits -= 1;
             }
