@@ -1170,11 +1170,11 @@ mod encode {
         /// [`value`] for whole numbers below 1e15 and the floats serde_json's printer takes;
         /// false (nothing written) else.
         fn value(&mut self, v: f64) -> bool {
-            if v.fract() == 0.0 && v.abs() < 1e15 {
+            if let Some(whole) = whole(v) {
                 if v.is_sign_negative() {
                     self.push(b'-');
                 }
-                self.digits(v.abs() as u64);
+                self.digits(whole);
                 true
             } else if v.is_finite() && !short_exact_decimal(v) {
                 let at = self.n;
@@ -1227,6 +1227,19 @@ mod encode {
             out.extend_from_slice(&frac[3 - digits..]);
         } else {
             json(out, &Json::from(t as f64 / 1000.0));
+        }
+    }
+
+    /// `|v|` when it is a whole number below 1e15: a round trip through `u64` rather than
+    /// `fract`, which is a call into libm per value.
+    fn whole(v: f64) -> Option<u64> {
+        let a = v.abs();
+        // NaN fails the comparison.
+        if a < 1e15 {
+            let w = a as u64;
+            (w as f64 == a).then_some(w)
+        } else {
+            None
         }
     }
 
