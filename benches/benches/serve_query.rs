@@ -17,7 +17,8 @@
 //! query, and at most ¼ of Prometheus on range queries.
 //!
 //! Needs `promtool`, `prometheus` and `victoria-metrics`; a missing peer is skipped (and
-//! said). `PROM_BENCH_INSTANCES` (default 100, 100 series each) shrinks the data set.
+//! said). `PROM_BENCH_INSTANCES` (default 100, 100 series each) shrinks the data set;
+//! `PROM_BENCH_QUERIES` (names, comma-separated, e.g. `rate,topk`) runs part of the suite.
 //!
 //! ```text
 //! cargo bench -p prom-benches --bench serve_query
@@ -110,9 +111,12 @@ fn main() {
         .chain(victoriametrics.iter())
         .collect();
 
+    let only = std::env::var("PROM_BENCH_QUERIES").unwrap_or_default();
+    let wanted = |name: &str| only.is_empty() || only.split(',').any(|n| n.trim() == name);
+
     // Same answers before timing.
     let mut mismatches = 0;
-    for (name, q) in QUERIES {
+    for (name, q) in QUERIES.into_iter().filter(|(n, _)| wanted(n)) {
         for (mode_name, mode) in MODES {
             let mut line = format!("{name}_{mode_name}:");
             let mut counts = Vec::new();
@@ -121,7 +125,7 @@ fn main() {
                     Ok(r) => {
                         let n = peers::count_series(&r.body);
                         counts.push(n);
-                        let _ = write!(line, " {} {n}", s.name);
+                        let _ = write!(line, " {} {n} ({} bytes)", s.name, r.body.len());
                     }
                     Err(e) => {
                         counts.push(usize::MAX);
@@ -142,6 +146,7 @@ fn main() {
     // Rounds: every server answers every query once per round, in rotating order.
     let cases: Vec<(&str, &str, &str, Mode)> = QUERIES
         .iter()
+        .filter(|(n, _)| wanted(n))
         .flat_map(|(name, q)| MODES.iter().map(move |(m, mode)| (*name, *m, *q, *mode)))
         .collect();
     let mut round_trip = vec![Vec::new(); servers.len()];

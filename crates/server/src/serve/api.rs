@@ -269,12 +269,58 @@ fn query_response(
     let stats = stats
         .filter(|_| level != StatsLevel::None)
         .map(|s| stats_json(&s, level, queue, exec));
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        encode::query_result(&r, stats.as_ref()),
-    )
-        .into_response()
+    let json = [(header::CONTENT_TYPE, "application/json")];
+    if encode::estimate(&r) <= STREAM_ABOVE {
+        return (
+            StatusCode::OK,
+            json,
+            encode::query_result(&r, stats.as_ref()),
+        )
+            .into_response();
+    }
+    // A large answer goes out while it is being encoded, a piece at a time: the client reads
+    // the first pieces while later ones are written, and no buffer of the whole answer (tens
+    // of megabytes for a long range over thousands of series, each page of it faulted in
+    // fresh) is ever allocated.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+    tokio::task::spawn_blocking(move || {
+        let fresh = || Vec::with_capacity(PIECE + PIECE / 4);
+        let mut buf = fresh();
+        let mut send = |b: &mut Vec<u8>| {
+            b.len() < PIECE
+                || tx
+                    .blocking_send(Bytes::from(std::mem::replace(b, fresh())))
+                    .is_ok()
+        };
+        encode::query_result_into(&r, stats.as_ref(), &mut buf, &mut send);
+        if !buf.is_empty() {
+            let _ = tx.blocking_send(Bytes::from(buf));
+        }
+    });
+    (StatusCode::OK, json, Body::new(Pieces(rx))).into_response()
+}
+
+/// Query answers whose estimated size is above this are streamed ([`Pieces`]).
+const STREAM_ABOVE: usize = 1 << 20;
+/// The size of a streamed answer's pieces.
+const PIECE: usize = 256 << 10;
+
+/// A response body fed piece by piece through a channel; it ends when the sender is dropped.
+#[derive(Debug)]
+struct Pieces(tokio::sync::mpsc::Receiver<Bytes>);
+
+impl hyper::body::Body for Pieces {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|piece| piece.map(|b| Ok(hyper::body::Frame::data(b))))
+    }
 }
 
 fn parse_expr(p: &Params) -> Result<prom_promql::ast::Expr, ApiError> {
@@ -1055,24 +1101,42 @@ mod encode {
     use prom_promql::engine::Value;
     use serde_json::Value as Json;
 
-    /// `{"status":"success","data":{"resultType":…,"result":…[,"stats":…]}[,"warnings":…][,"infos":…]}`.
-    pub(super) fn query_result(r: &QueryResult, stats: Option<&Json>) -> Vec<u8> {
+    /// An upper estimate of the answer's size in bytes.
+    pub(super) fn estimate(r: &QueryResult) -> usize {
         let points = match &r.value {
             Value::Matrix(m) => m.iter().map(|s| s.points.len() + 4).sum(),
             Value::Vector(v) => v.len() * 4,
             _ => 1,
         };
-        let mut out = Vec::with_capacity(128 + points * 40);
+        128 + points * 40
+    }
+
+    /// `{"status":"success","data":{"resultType":…,"result":…[,"stats":…]}[,"warnings":…][,"infos":…]}`.
+    pub(super) fn query_result(r: &QueryResult, stats: Option<&Json>) -> Vec<u8> {
+        let mut out = Vec::with_capacity(estimate(r));
+        query_result_into(r, stats, &mut out, &mut |_| true);
+        out
+    }
+
+    /// [`query_result`] into `out`, calling `flush` between series with what is written so
+    /// far (it takes the bytes out, or leaves them); encoding stops when `flush` returns
+    /// false (the client went away).
+    pub(super) fn query_result_into(
+        r: &QueryResult,
+        stats: Option<&Json>,
+        out: &mut Vec<u8>,
+        flush: &mut dyn FnMut(&mut Vec<u8>) -> bool,
+    ) {
         out.extend_from_slice(br#"{"status":"success","data":{"resultType":""#);
         out.extend_from_slice(r.value.type_name().as_bytes());
         out.extend_from_slice(br#"","result":"#);
         match &r.value {
-            Value::Scalar(v, t) => point(&mut out, *t, *v),
+            Value::Scalar(v, t) => point(out, *t, *v),
             Value::String(s, t) => {
                 out.push(b'[');
-                timestamp(&mut out, *t);
+                timestamp(out, *t);
                 out.push(b',');
-                string(&mut out, s);
+                string(out, s);
                 out.push(b']');
             }
             Value::Vector(v) => {
@@ -1081,10 +1145,13 @@ mod encode {
                     if i > 0 {
                         out.push(b',');
                     }
-                    metric(&mut out, &s.labels);
+                    metric(out, &s.labels);
                     out.extend_from_slice(br#","value":"#);
-                    point(&mut out, s.t, s.v);
+                    point(out, s.t, s.v);
                     out.push(b'}');
+                    if !flush(out) {
+                        return;
+                    }
                 }
                 out.push(b']');
             }
@@ -1094,22 +1161,25 @@ mod encode {
                     if i > 0 {
                         out.push(b',');
                     }
-                    metric(&mut out, &s.labels);
+                    metric(out, &s.labels);
                     out.extend_from_slice(br#","values":["#);
                     for (j, p) in s.points.iter().enumerate() {
                         if j > 0 {
                             out.push(b',');
                         }
-                        point(&mut out, p.t, p.v);
+                        point(out, p.t, p.v);
                     }
                     out.extend_from_slice(b"]}");
+                    if !flush(out) {
+                        return;
+                    }
                 }
                 out.push(b']');
             }
         }
         if let Some(stats) = stats {
             out.extend_from_slice(br#","stats":"#);
-            json(&mut out, stats);
+            json(out, stats);
         }
         out.push(b'}');
         for (key, notes) in [("warnings", &r.warnings), ("infos", &r.infos)] {
@@ -1121,13 +1191,12 @@ mod encode {
                     if i > 0 {
                         out.push(b',');
                     }
-                    string(&mut out, n);
+                    string(out, n);
                 }
                 out.push(b']');
             }
         }
         out.push(b'}');
-        out
     }
 
     /// `{"metric":{"name":"value",…}` (the object is left open for the points).
@@ -1144,13 +1213,146 @@ mod encode {
         out.push(b'}');
     }
 
-    /// `[t,"v"]`.
+    /// `[t,"v"]`. The usual point is put together in a buffer on the stack and copied out
+    /// once: copying each piece into the vector cost a `memcpy` call apiece, most of the time
+    /// of a range query's encoding.
     fn point(out: &mut Vec<u8>, t: i64, v: f64) {
-        out.push(b'[');
-        timestamp(out, t);
-        out.extend_from_slice(b",\"");
-        value(out, v);
-        out.extend_from_slice(b"\"]");
+        let mut b = Small::new();
+        b.push(b'[');
+        if !b.timestamp(t) {
+            out.push(b'[');
+            timestamp(out, t);
+            out.extend_from_slice(b",\"");
+            value(out, v);
+            out.extend_from_slice(b"\"]");
+            return;
+        }
+        b.push(b',');
+        b.push(b'"');
+        if b.value(v) {
+            b.push(b'"');
+            b.push(b']');
+            out.extend_from_slice(b.bytes());
+        } else {
+            out.extend_from_slice(b.bytes());
+            slow_value(out, v);
+            out.extend_from_slice(b"\"]");
+        }
+    }
+
+    /// Two ASCII digits per number below 100.
+    const PAIRS: [u8; 200] = {
+        let mut t = [0u8; 200];
+        let mut i = 0;
+        while i < 100 {
+            t[2 * i] = b'0' + (i / 10) as u8;
+            t[2 * i + 1] = b'0' + (i % 10) as u8;
+            i += 1;
+        }
+        t
+    };
+
+    /// A point's text on the stack: `[`, a timestamp of at most 25 bytes, `,"`, a value of at
+    /// most 24, `"]` fit with room to spare; what would not fit is refused and goes the slow
+    /// way.
+    struct Small {
+        b: [u8; 64],
+        n: usize,
+    }
+
+    impl Small {
+        fn new() -> Self {
+            Small { b: [0; 64], n: 0 }
+        }
+
+        fn bytes(&self) -> &[u8] {
+            &self.b[..self.n]
+        }
+
+        fn push(&mut self, c: u8) {
+            self.b[self.n] = c;
+            self.n += 1;
+        }
+
+        /// `n` in decimal, written from its last digit back.
+        fn digits(&mut self, mut n: u64) {
+            let len = n.checked_ilog10().map_or(1, |l| l as usize + 1);
+            let end = self.n + len;
+            let mut i = end;
+            while n >= 100 {
+                let d = (n % 100) as usize * 2;
+                n /= 100;
+                i -= 2;
+                self.b[i] = PAIRS[d];
+                self.b[i + 1] = PAIRS[d + 1];
+            }
+            if n >= 10 {
+                let d = n as usize * 2;
+                self.b[i - 2] = PAIRS[d];
+                self.b[i - 1] = PAIRS[d + 1];
+            } else {
+                self.b[i - 1] = b'0' + n as u8;
+            }
+            self.n = end;
+        }
+
+        /// [`timestamp`] for times below 2^53 milliseconds; false (nothing written) else.
+        fn timestamp(&mut self, t: i64) -> bool {
+            let a = t.unsigned_abs();
+            if a >= 1 << 53 {
+                return false;
+            }
+            if t < 0 {
+                self.push(b'-');
+            }
+            self.digits(a / 1000);
+            let mut ms = a % 1000;
+            if ms != 0 {
+                self.push(b'.');
+                self.push(b'0' + (ms / 100) as u8);
+                ms %= 100;
+                if ms != 0 {
+                    self.push(b'0' + (ms / 10) as u8);
+                    ms %= 10;
+                    if ms != 0 {
+                        self.push(b'0' + ms as u8);
+                    }
+                }
+            }
+            true
+        }
+
+        /// [`value`] for whole numbers below 1e15 and the floats serde_json's printer takes;
+        /// false (nothing written) else.
+        fn value(&mut self, v: f64) -> bool {
+            if let Some(whole) = whole(v) {
+                if v.is_sign_negative() {
+                    self.push(b'-');
+                }
+                self.digits(whole);
+                true
+            } else if v.is_finite() && !short_exact_decimal(v) {
+                let at = self.n;
+                let mut rest = &mut self.b[at..];
+                let room = rest.len();
+                if serde_json::to_writer(&mut rest, &v).is_err() {
+                    return false;
+                }
+                let end = at + room - rest.len();
+                // `format_float` never writes an exponent; a plain loop, not a `memchr` call.
+                let mut i = at;
+                while i < end {
+                    if self.b[i] == b'e' {
+                        return false;
+                    }
+                    i += 1;
+                }
+                self.n = end;
+                true
+            } else {
+                false
+            }
+        }
     }
 
     /// Milliseconds as the API's seconds: an integer when whole, else the shortest decimal of
@@ -1183,19 +1385,42 @@ mod encode {
         }
     }
 
-    /// A sample value as `format_float` writes it; whole numbers (counters) without the
-    /// float formatter.
+    /// `|v|` when it is a whole number below 1e15: a round trip through `u64` rather than
+    /// `fract`, which is a call into libm per value.
+    fn whole(v: f64) -> Option<u64> {
+        let a = v.abs();
+        // NaN fails the comparison.
+        if a < 1e15 {
+            let w = a as u64;
+            (w as f64 == a).then_some(w)
+        } else {
+            None
+        }
+    }
+
+    /// A sample value as `format_float` writes it.
     pub(super) fn value(out: &mut Vec<u8>, v: f64) {
+        let mut b = Small::new();
+        if b.value(v) {
+            out.extend_from_slice(b.bytes());
+        } else {
+            slow_value(out, v);
+        }
+    }
+
+    /// A sample value as `format_float` writes it, by [`Small::value`]'s rules where they
+    /// apply. Whole numbers (counters) go without the float formatter; otherwise serde_json's
+    /// float printer finds the shortest digits several times faster than `Display`, and writes
+    /// them the same way unless it picks an exponent (`format_float` never does). Both pick
+    /// the candidate closest to the exact value; only on a tie may they pick differently, and
+    /// a tie needs a short exact decimal.
+    pub(super) fn slow_value(out: &mut Vec<u8>, v: f64) {
         if v.fract() == 0.0 && v.abs() < 1e15 {
-            if v == 0.0 && v.is_sign_negative() {
+            if v.is_sign_negative() {
                 out.push(b'-');
             }
-            integer(out, v as i64);
+            integer(out, v.abs() as i64);
         } else if v.is_finite() && !short_exact_decimal(v) {
-            // serde_json's float printer finds the shortest digits several times faster than
-            // `Display`, and writes them the same way unless it picks an exponent
-            // (`format_float` never does). Both pick the candidate closest to the exact value;
-            // only on a tie may they pick differently, and a tie needs a short exact decimal.
             let at = out.len();
             let _ = serde_json::to_writer(&mut *out, &v);
             if out[at..].contains(&b'e') {
@@ -1280,6 +1505,47 @@ mod tests {
         assert_eq!(unescape_label_name("U__a_2e_b").as_deref(), Some("a.b"));
         assert_eq!(unescape_label_name("U__a__b").as_deref(), Some("a_b"));
         assert_eq!(unescape_label_name("U__x_zz_"), None);
+    }
+
+    /// A large answer is streamed in pieces, and the pieces make up the same bytes as the
+    /// whole answer encoded at once; small ones go in one piece.
+    #[tokio::test]
+    async fn large_query_answers_stream_the_same_bytes() {
+        use prom_promql::engine::{Point, Series};
+        let series = |n: usize| {
+            (0..n)
+                .map(|i| Series {
+                    labels: prom_model::labels!("__name__" => "x", "i" => &i.to_string()),
+                    points: (0..480)
+                        .map(|k| Point {
+                            t: 1_700_000_000_000 + k * 15_000,
+                            v: (i as f64 + k as f64) / 7.0,
+                        })
+                        .collect(),
+                })
+                .collect::<Vec<_>>()
+        };
+        for (n, streamed) in [(3, false), (500, true)] {
+            let r = QueryResult {
+                value: Value::Matrix(series(n)),
+                warnings: vec!["w".into()],
+                infos: vec![],
+            };
+            assert_eq!(encode::estimate(&r) > STREAM_ABOVE, streamed);
+            let counted = prom_promql::engine::QueryStats::default();
+            let stats = stats_json(&counted, StatsLevel::Totals, 0.25, 0.5);
+            let want = encode::query_result(&r, Some(&stats));
+            let resp = query_response((r, Some(counted)), None, StatsLevel::Totals, 0.25, 0.5);
+            assert_eq!(resp.status(), StatusCode::OK);
+            let body = resp.into_body();
+            assert_eq!(
+                axum::body::HttpBody::size_hint(&body).exact().is_some(),
+                !streamed
+            );
+            let got = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+            assert_eq!(got.len(), want.len());
+            assert!(got == want);
+        }
     }
 
     /// The direct encoder writes exactly what building a `serde_json::Value` with `to_json`
@@ -1390,12 +1656,14 @@ mod tests {
                     let j = (z >> (k * 4)) % 24;
                     (z >> 24) as f64 + ((z >> 3) % (1 << j)) as f64 / (1u64 << j) as f64
                 };
-                let mut out = Vec::new();
-                encode::value(&mut out, v);
-                assert_eq!(
-                    String::from_utf8(out).unwrap(),
-                    prom_promql::engine::format_float(v)
-                );
+                for v in [v, -v] {
+                    let (mut fast, mut slow) = (Vec::new(), Vec::new());
+                    encode::value(&mut fast, v);
+                    encode::slow_value(&mut slow, v);
+                    let want = prom_promql::engine::format_float(v);
+                    assert_eq!(String::from_utf8(fast).unwrap(), want);
+                    assert_eq!(String::from_utf8(slow).unwrap(), want);
+                }
             }
         }
         let stats = json!({"timings": {"evalTotalTime": 0.25, "execQueueTime": 1e-6}});
