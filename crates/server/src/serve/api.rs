@@ -76,6 +76,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/-/quit", post(quit).put(quit))
         .route("/", get(root))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(app.clone(), cors))
         .layer(middleware::from_fn_with_state(app.clone(), track))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
@@ -112,6 +113,48 @@ async fn require_ready(State(app): AppState, req: Request, next: Next) -> Respon
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable").into_response()
     }
+}
+
+/// CORS on the API, as Prometheus sets it: a request with an `Origin` gets the allowed
+/// methods and headers, and `Access-Control-Allow-Origin` (`*` for the default `.*`, else the
+/// origin when `--web.cors.origin` matches it); a preflight `OPTIONS` is answered here.
+async fn cors(State(app): AppState, req: Request, next: Next) -> Response {
+    if !req.uri().path().starts_with("/api/v1/") {
+        return next.run(req).await;
+    }
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .map(str::to_owned);
+    let mut resp = if req.method() == axum::http::Method::OPTIONS {
+        success(Json::Null)
+    } else {
+        next.run(req).await
+    };
+    let Some(origin) = origin else {
+        return resp;
+    };
+    let h = resp.headers_mut();
+    for (k, v) in [
+        (
+            "access-control-allow-headers",
+            "Accept, Authorization, Content-Type, Origin",
+        ),
+        ("access-control-allow-methods", "GET, POST, OPTIONS"),
+        ("access-control-expose-headers", "Date"),
+        ("vary", "Origin"),
+    ] {
+        h.insert(k, axum::http::HeaderValue::from_static(v));
+    }
+    let allow = match &app.settings.cors_origin {
+        None => Some("*".to_owned()),
+        Some(re) => re.is_match(&origin).then_some(origin),
+    };
+    if let Some(v) = allow.and_then(|a| axum::http::HeaderValue::from_str(&a).ok()) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+    }
+    resp
 }
 
 /// The parameters of a request: query string plus a form body.

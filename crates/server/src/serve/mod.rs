@@ -103,6 +103,10 @@ pub struct ServeArgs {
     /// The URL under which prom is reachable from outside (for generated links).
     #[arg(long = "web.external-url", value_name = "URL")]
     pub external_url: Option<String>,
+    /// The origins allowed to call the API from a browser (CORS), a regular expression matched
+    /// against the whole `Origin` header.
+    #[arg(long = "web.cors.origin", value_name = "REGEX", default_value = ".*")]
+    pub cors_origin: String,
     /// The longest a query may run.
     #[arg(long = "query.timeout", value_name = "DURATION", default_value = "2m")]
     pub query_timeout: String,
@@ -199,6 +203,7 @@ impl ServeArgs {
             ("storage.tsdb.retention.size", opt(&self.retention_size)),
             ("storage.tsdb.retention.time", opt(&self.retention_time)),
             ("web.config.file", path(&self.web_config_file)),
+            ("web.cors.origin", self.cors_origin.clone()),
             ("web.enable-admin-api", self.enable_admin_api.to_string()),
             ("web.enable-lifecycle", self.enable_lifecycle.to_string()),
             ("web.external-url", opt(&self.external_url)),
@@ -224,6 +229,9 @@ pub struct Settings {
     pub for_grace_period_ms: i64,
     /// `--rules.alert.resend-delay` in milliseconds.
     pub resend_delay_ms: i64,
+    /// `--web.cors.origin`, anchored; `None` when it matches every origin (`.*`), which
+    /// answers `Access-Control-Allow-Origin: *` as Prometheus does.
+    pub cors_origin: Option<regex::Regex>,
 }
 
 impl Settings {
@@ -264,6 +272,13 @@ impl Settings {
             return Err("--alertmanager.notification-queue-capacity must be at least 1".into());
         }
         let ms = |flag: &str, v: &str| dur(flag, v).map(|d| d.as_millis() as i64);
+        let cors_origin = match args.cors_origin.as_str() {
+            ".*" => None,
+            o => Some(
+                regex::Regex::new(&format!("^(?:{o})$"))
+                    .map_err(|e| format!("--web.cors.origin={o}: {e}"))?,
+            ),
+        };
         Ok(Settings {
             query_timeout,
             lookback_ms: lookback.as_millis() as i64,
@@ -275,6 +290,7 @@ impl Settings {
             )?,
             for_grace_period_ms: ms("rules.alert.for-grace-period", &args.rules_for_grace_period)?,
             resend_delay_ms: ms("rules.alert.resend-delay", &args.rules_resend_delay)?,
+            cors_origin,
         })
     }
 }

@@ -326,3 +326,70 @@ fn grafana_data_source_requests_get_the_answers_grafana_parses() {
 
     assert_eq!(s.stop(), 0);
 }
+
+/// Grafana's browser-access mode calls the API from the browser: CORS headers as Prometheus
+/// sets them, `*` by default, the origin itself when `--web.cors.origin` matches it, none when
+/// it does not, and preflight `OPTIONS` answered.
+#[test]
+fn browser_access_gets_prometheus_cors_headers() {
+    let dir = tempdir();
+    let get = |s: &Server, origin: &str| {
+        http(
+            &s.addr,
+            "GET",
+            "/api/v1/status/buildinfo",
+            &[("Origin", origin)],
+            "",
+        )
+    };
+
+    let s = Server::start(&dir.path().join("a"), &[]);
+    let r = get(&s, "https://grafana.example");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(
+        r.header("access-control-allow-methods"),
+        Some("GET, POST, OPTIONS")
+    );
+    assert_eq!(
+        r.header("access-control-allow-headers"),
+        Some("Accept, Authorization, Content-Type, Origin")
+    );
+    assert_eq!(r.header("access-control-expose-headers"), Some("Date"));
+    assert_eq!(r.header("vary"), Some("Origin"));
+    // Without an Origin, no CORS headers; outside the API, none either.
+    let r = s.get("/api/v1/status/buildinfo");
+    assert_eq!(r.header("access-control-allow-origin"), None);
+    let r = http(&s.addr, "GET", "/metrics", &[("Origin", "https://x")], "");
+    assert_eq!(r.header("access-control-allow-origin"), None);
+    // A preflight request.
+    let r = http(
+        &s.addr,
+        "OPTIONS",
+        "/api/v1/query_range",
+        &[
+            ("Origin", "https://grafana.example"),
+            ("Access-Control-Request-Method", "POST"),
+        ],
+        "",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    drop(s);
+
+    let s = Server::start(
+        &dir.path().join("b"),
+        &[r"--web.cors.origin=https://grafana\.example(:3000)?"],
+    );
+    let r = get(&s, "https://grafana.example:3000");
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://grafana.example:3000")
+    );
+    let r = get(&s, "https://evil.example");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("access-control-allow-origin"), None);
+    // The pattern is anchored: a prefix match is not enough.
+    let r = get(&s, "https://grafana.example.evil");
+    assert_eq!(r.header("access-control-allow-origin"), None);
+}
