@@ -968,6 +968,17 @@ pub(crate) fn eval_selector(
     let hi = times.iter().copied().max().unwrap_or(0) + if smoothed { lookback } else { 0 };
     let loaded = ctx.load(vs, lo, hi, 0, grid.step, false)?;
     let at = SelectorTimes::new(times, lookback, smoothed, timestamps);
+    select_points(ctx, &at, loaded, false)
+}
+
+/// The points `at` picks from each loaded series, series without any left out, counted
+/// against the samples limit.
+pub(crate) fn select_points(
+    ctx: &mut Ctx<'_>,
+    at: &SelectorTimes,
+    loaded: Vec<(Labels, Vec<prom_model::Sample>)>,
+    drop_name: bool,
+) -> Result<Vec<Sv>> {
     let mut out = Vec::with_capacity(loaded.len());
     let mut points = 0usize;
     for (labels, samples) in loaded {
@@ -977,7 +988,7 @@ pub(crate) fn eval_selector(
         if !pts.is_empty() {
             out.push(Sv {
                 labels,
-                drop_name: false,
+                drop_name,
                 pts,
             });
         }

@@ -10,7 +10,7 @@ use super::error::{EvalError, Result};
 use super::eval::{
     Ctx, FastHash, Grid, Out, SelectorTimes, Sv, Val, Windows, absent_labels,
     check_unique_per_step, eval, eval_scalar, eval_selector, eval_string, eval_times, eval_vector,
-    eval_windows, unwrap_parens,
+    eval_windows, select_points, unwrap_parens,
 };
 use super::par;
 use super::value::format_float;
@@ -367,29 +367,20 @@ fn start_timestamps(ctx: &mut Ctx<'_>, vs: &VectorSelector, grid: Grid) -> Resul
     let hi = times.iter().copied().max().unwrap_or(0);
     let loaded = ctx.load_with_starts(vs, lo, hi, 0, grid.step, false)?;
     let at = SelectorTimes::new(times, lookback, false, false);
-    let mut out = Vec::with_capacity(loaded.len());
-    let mut points = 0usize;
-    for (labels, mut samples, starts) in loaded {
-        // The selector picks a sample as usual, its value replaced by its start (staleness
-        // markers kept, so that they still end the series).
-        for (k, s) in samples.iter_mut().enumerate() {
-            if !is_stale_nan(s.v) {
-                s.v = starts.get(k).copied().unwrap_or(0) as f64 / 1000.0;
+    // The selector picks a sample as usual, its value replaced by its start (staleness markers
+    // kept, so that they still end the series).
+    let loaded = loaded
+        .into_iter()
+        .map(|(labels, mut samples, starts)| {
+            for (k, s) in samples.iter_mut().enumerate() {
+                if !is_stale_nan(s.v) {
+                    s.v = starts.get(k).copied().unwrap_or(0) as f64 / 1000.0;
+                }
             }
-        }
-        let mut pts = Vec::new();
-        at.points(&samples, &mut pts);
-        points += pts.len();
-        if !pts.is_empty() {
-            out.push(Sv {
-                labels,
-                drop_name: true,
-                pts,
-            });
-        }
-    }
-    ctx.add_samples(points)?;
-    Ok(Val::Vector(out))
+            (labels, samples)
+        })
+        .collect();
+    Ok(Val::Vector(select_points(ctx, &at, loaded, true)?))
 }
 
 fn sort_warning(ctx: &mut Ctx<'_>, c: &Call) {
