@@ -1004,30 +1004,21 @@ pub(crate) fn method(receiver: &Value, name: &str) -> Option<Callable<'static>> 
             "UnixMicro" => m(&[], Box::new(move |_| Value::Int(ns.div_euclid(1_000)))),
             "UnixNano" => m(&[], Box::new(move |_| Value::Int(ns))),
             "UTC" | "Local" => m(&[], Box::new(move |_| Value::Time(ns))),
-            "Year" => m(
-                &[],
-                Box::new(move |_| Value::Int(go_format(ns, "2006").parse().unwrap_or(0))),
-            ),
-            "YearDay" => m(
-                &[],
-                Box::new(move |_| Value::Int(go_format(ns, "002").parse().unwrap_or(0))),
-            ),
-            "Day" => m(
-                &[],
-                Box::new(move |_| Value::Int(go_format(ns, "2").parse().unwrap_or(0))),
-            ),
-            "Hour" => m(
-                &[],
-                Box::new(move |_| Value::Int(go_format(ns, "15").parse().unwrap_or(0))),
-            ),
-            "Minute" => m(
-                &[],
-                Box::new(move |_| Value::Int(go_format(ns, "4").parse().unwrap_or(0))),
-            ),
-            "Second" => m(
-                &[],
-                Box::new(move |_| Value::Int(go_format(ns, "5").parse().unwrap_or(0))),
-            ),
+            // The calendar fields, read back from Go's layout for each.
+            "Year" | "YearDay" | "Day" | "Hour" | "Minute" | "Second" => {
+                let layout = match name {
+                    "Year" => "2006",
+                    "YearDay" => "002",
+                    "Day" => "2",
+                    "Hour" => "15",
+                    "Minute" => "4",
+                    _ => "5",
+                };
+                m(
+                    &[],
+                    Box::new(move |_| Value::Int(go_format(ns, layout).parse().unwrap_or(0))),
+                )
+            }
             "Nanosecond" => m(
                 &[],
                 Box::new(move |_| Value::Int(ns.rem_euclid(1_000_000_000))),
