@@ -434,46 +434,33 @@ impl Lexer<'_> {
     }
 
     fn quote(&mut self) -> bool {
-        loop {
-            match self.next() {
-                Some('\\') => match self.next() {
-                    Some('\n') | None => {
-                        self.error("unterminated quoted string".to_string());
-                        return false;
-                    }
-                    Some(_) => {}
-                },
-                Some('\n') | None => {
-                    self.error("unterminated quoted string".to_string());
-                    return false;
-                }
-                Some('"') => break,
-                Some(_) => {}
-            }
-        }
-        self.emit(Kind::String);
-        true
+        self.delimited('"', Kind::String, "unterminated quoted string")
     }
 
     fn char_constant(&mut self) -> bool {
+        self.delimited('\'', Kind::CharConstant, "unterminated character constant")
+    }
+
+    /// The rest of a string or character constant up to the unescaped `close`, on one line.
+    fn delimited(&mut self, close: char, kind: Kind, unterminated: &str) -> bool {
         loop {
             match self.next() {
                 Some('\\') => match self.next() {
                     Some('\n') | None => {
-                        self.error("unterminated character constant".to_string());
+                        self.error(unterminated.to_string());
                         return false;
                     }
                     Some(_) => {}
                 },
                 Some('\n') | None => {
-                    self.error("unterminated character constant".to_string());
+                    self.error(unterminated.to_string());
                     return false;
                 }
-                Some('\'') => break,
+                Some(c) if c == close => break,
                 Some(_) => {}
             }
         }
-        self.emit(Kind::CharConstant);
+        self.emit(kind);
         true
     }
 
