@@ -80,7 +80,11 @@ pub struct Rules {
     pub notifier: Arc<AlertmanagerNotifier>,
     discoveries: Mutex<Vec<(Discovery, tokio::task::JoinHandle<()>)>>,
     stop: Arc<Notify>,
-    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The evaluation loop and the sending loop, taken by [`stop`](Self::stop).
+    manager_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    notifier_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// `--alertmanager.notification-queue-capacity`, kept across reloads.
+    queue_capacity: usize,
 }
 
 impl std::fmt::Debug for Rules {
@@ -119,24 +123,23 @@ impl Rules {
         let manager = Arc::new(Manager::new(opts));
         manager.update(groups).map_err(|e| e.to_string())?;
         let stop = Arc::new(Notify::new());
-        let mut tasks = Vec::new();
-        {
+        let manager_task = {
             let m = manager.clone();
             let stop = stop.clone();
-            tasks.push(tokio::spawn(async move {
-                m.run(async move { stop.notified().await }).await;
-            }));
-        }
-        {
+            tokio::spawn(async move { m.run(async move { stop.notified().await }).await })
+        };
+        let notifier_task = {
             let n = notifier.clone();
-            tasks.push(tokio::spawn(async move { n.run().await }));
-        }
+            tokio::spawn(async move { n.run().await })
+        };
         let rules = Rules {
             manager,
             notifier,
             discoveries: Mutex::new(Vec::new()),
             stop,
-            tasks: Mutex::new(tasks),
+            manager_task: Mutex::new(Some(manager_task)),
+            notifier_task: Mutex::new(Some(notifier_task)),
+            queue_capacity: settings.queue_capacity,
         };
         rules.apply_alerting(cfg)?;
         Ok(rules)
@@ -146,8 +149,8 @@ impl Rules {
     /// the notifier's external labels and relabeling, and the Alertmanagers.
     pub fn apply(&self, cfg: &Config, groups: Vec<Group>) -> Result<(), String> {
         self.manager.update(groups).map_err(|e| e.to_string())?;
-        let capacity = self.notifier.stats().queue_capacity;
-        self.notifier.set_options(notifier_options(cfg, capacity));
+        self.notifier
+            .set_options(notifier_options(cfg, self.queue_capacity));
         self.apply_alerting(cfg)
     }
 
@@ -191,13 +194,15 @@ impl Rules {
     /// Stops evaluating, then sends what is queued and stops the notifier.
     pub async fn stop(&self) {
         self.stop.notify_one();
-        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(PoisonError::into_inner));
-        let mut tasks = tasks.into_iter();
-        if let Some(manager_task) = tasks.next() {
-            let _ = manager_task.await;
+        let take = |t: &Mutex<Option<tokio::task::JoinHandle<()>>>| {
+            t.lock().unwrap_or_else(PoisonError::into_inner).take()
+        };
+        // Evaluation ends first, so its last alerts are queued before the queue drains.
+        if let Some(t) = take(&self.manager_task) {
+            let _ = t.await;
         }
         self.notifier.stop().await;
-        for t in tasks {
+        if let Some(t) = take(&self.notifier_task) {
             let _ = t.await;
         }
         for (_, task) in std::mem::take(
