@@ -22,8 +22,9 @@ use prom_scrape::config::Duration;
 use super::file::{TestFile, TestGroup, load_test_file};
 use crate::alerting::AlertState;
 use crate::file::LoadOptions;
+use crate::file::{RuleGroups, load_file_with};
 use crate::group::Group;
-use crate::load::load_groups;
+use crate::load::build_groups;
 use crate::manager::ManagerOptions;
 use crate::notifier::{Alert, Notifier};
 use crate::rule::{Expander, Rule};
@@ -123,14 +124,22 @@ pub fn run_tests(file: &TestFile, opts: &UnitTestOptions) -> FileOutcome {
     if file.evaluation_interval_ms <= 0 {
         return Err("evaluation_interval must be positive".into());
     }
-    // The rule files must load before any test runs, as promtool checks them first.
-    if let Err(errs) = load_groups(&file.rule_files, file.evaluation_interval_ms, &opts.load) {
-        let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
-        return Err(text.join("\n"));
+    // The rule files are read and checked once, before any test runs, as promtool checks
+    // them first; each test group builds its groups from them with its own interval.
+    let mut parsed = Vec::with_capacity(file.rule_files.len());
+    let mut errs = Vec::new();
+    for p in &file.rule_files {
+        match load_file_with(p, &opts.load) {
+            Ok(g) => parsed.push((p.to_string_lossy().into_owned(), g)),
+            Err(e) => errs.extend(e),
+        }
+    }
+    if !errs.is_empty() {
+        return Err(join_errors(&errs));
     }
     let mut outcomes = Vec::with_capacity(file.tests.len());
     for tg in &file.tests {
-        let failures = match run_group(file, tg, opts) {
+        let failures = match run_group(file, &parsed, tg, opts) {
             Ok(f) => f,
             Err(e) => vec![format!("    {e}")],
         };
@@ -213,19 +222,28 @@ fn show_alerts(list: &[LabelsAndAnnotations]) -> String {
     s
 }
 
+fn join_errors(errs: &[crate::file::RuleError]) -> String {
+    errs.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn run_group(
     file: &TestFile,
+    parsed: &[(String, RuleGroups)],
     tg: &TestGroup,
     opts: &UnitTestOptions,
 ) -> Result<Vec<String>, String> {
     let storage = Arc::new(MemoryStorage::new());
     load_input(tg, &storage)?;
-    let groups = load_groups(&file.rule_files, tg.interval_ms, &opts.load).map_err(|errs| {
-        errs.iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("\n")
-    })?;
+    let mut groups = Vec::new();
+    for (name, rule_groups) in parsed {
+        groups.extend(
+            build_groups(name, rule_groups, tg.interval_ms, &opts.load)
+                .map_err(|e| join_errors(&e))?,
+        );
+    }
     let mut groups = order_groups(groups, &file.group_eval_order)?;
     let engine = Arc::new(Engine::new(EngineOptions::default()));
     let queryable: Arc<dyn Queryable> = storage.clone();
