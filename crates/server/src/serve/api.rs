@@ -324,23 +324,44 @@ fn query_response(
     // A large answer goes out while it is being encoded, a piece at a time: the client reads
     // the first pieces while later ones are written, and no buffer of the whole answer (tens
     // of megabytes for a long range over thousands of series, each page of it faulted in
-    // fresh) is ever allocated.
-    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
-    tokio::task::spawn_blocking(move || {
-        let fresh = || Vec::with_capacity(PIECE + PIECE / 4);
-        let mut buf = fresh();
-        let mut send = |b: &mut Vec<u8>| {
-            b.len() < PIECE
-                || tx
-                    .blocking_send(Bytes::from(std::mem::replace(b, fresh())))
-                    .is_ok()
-        };
-        encode::query_result_into(&r, stats.as_ref(), &mut buf, &mut send);
-        if !buf.is_empty() {
-            let _ = tx.blocking_send(Bytes::from(buf));
-        }
-    });
-    (StatusCode::OK, json, Body::new(Pieces(rx))).into_response()
+    // fresh) is ever allocated. Encoding is most of a wide range query's time, so pieces are
+    // encoded on several threads at once, each taking every `workers`-th piece, and sent in
+    // order.
+    let r = Arc::new(r);
+    let stats = Arc::new(stats);
+    let pieces: Arc<[std::ops::Range<usize>]> = encode::pieces(&r, PIECE).into();
+    let workers = encoders().min(pieces.len());
+    let mut channels = Vec::with_capacity(workers);
+    for w in 0..workers {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(2);
+        channels.push(rx);
+        let (r, stats, pieces) = (Arc::clone(&r), Arc::clone(&stats), Arc::clone(&pieces));
+        tokio::task::spawn_blocking(move || {
+            let last = pieces.len() - 1;
+            for (k, items) in pieces.iter().enumerate().skip(w).step_by(workers) {
+                let mut buf = Vec::with_capacity(PIECE + PIECE / 4);
+                if k == 0 {
+                    encode::head(&r, &mut buf);
+                }
+                for i in items.clone() {
+                    encode::item(&r, i, &mut buf);
+                }
+                if k == last {
+                    encode::tail(&r, (*stats).as_ref(), &mut buf);
+                }
+                // The client went away: stop encoding.
+                if tx.blocking_send(Bytes::from(buf)).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    let body = Pieces {
+        channels,
+        next: 0,
+        total: pieces.len(),
+    };
+    (StatusCode::OK, json, Body::new(body)).into_response()
 }
 
 /// Query answers whose estimated size is above this are streamed ([`Pieces`]).
@@ -348,21 +369,49 @@ const STREAM_ABOVE: usize = 1 << 20;
 /// The size of a streamed answer's pieces.
 const PIECE: usize = 256 << 10;
 
-/// A response body fed piece by piece through a channel; it ends when the sender is dropped.
+/// How many threads encode one streamed answer: the machine's cores, at most 4.
+fn encoders() -> usize {
+    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *N.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(4)))
+}
+
+/// A response body of `total` pieces, piece `k` arriving on channel `k % channels.len()`.
 #[derive(Debug)]
-struct Pieces(tokio::sync::mpsc::Receiver<Bytes>);
+struct Pieces {
+    channels: Vec<tokio::sync::mpsc::Receiver<Bytes>>,
+    next: usize,
+    total: usize,
+}
 
 impl hyper::body::Body for Pieces {
     type Data = Bytes;
-    type Error = std::convert::Infallible;
+    type Error = std::io::Error;
 
     fn poll_frame(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
-        self.0
-            .poll_recv(cx)
-            .map(|piece| piece.map(|b| Ok(hyper::body::Frame::data(b))))
+        use std::task::Poll;
+        if self.next == self.total {
+            return Poll::Ready(None);
+        }
+        let k = self.next % self.channels.len();
+        match self.channels[k].poll_recv(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(b)) => {
+                self.next += 1;
+                Poll::Ready(Some(Ok(hyper::body::Frame::data(b))))
+            }
+            // Its encoder ended before its last piece (it panicked): fail the body, so that
+            // the connection is cut rather than a short answer ending as if it were whole.
+            Poll::Ready(None) => Poll::Ready(Some(Err(std::io::Error::other(
+                "the query answer's encoder stopped early",
+            )))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.next == self.total
     }
 }
 
@@ -1157,19 +1206,47 @@ mod encode {
     /// `{"status":"success","data":{"resultType":…,"result":…[,"stats":…]}[,"warnings":…][,"infos":…]}`.
     pub(super) fn query_result(r: &QueryResult, stats: Option<&Json>) -> Vec<u8> {
         let mut out = Vec::with_capacity(estimate(r));
-        query_result_into(r, stats, &mut out, &mut |_| true);
+        head(r, &mut out);
+        for i in 0..items(r) {
+            item(r, i, &mut out);
+        }
+        tail(r, stats, &mut out);
         out
     }
 
-    /// [`query_result`] into `out`, calling `flush` between series with what is written so
-    /// far (it takes the bytes out, or leaves them); encoding stops when `flush` returns
-    /// false (the client went away).
-    pub(super) fn query_result_into(
-        r: &QueryResult,
-        stats: Option<&Json>,
-        out: &mut Vec<u8>,
-        flush: &mut dyn FnMut(&mut Vec<u8>) -> bool,
-    ) {
+    /// The number of series (or samples) of a vector or matrix answer; 0 for the others.
+    fn items(r: &QueryResult) -> usize {
+        match &r.value {
+            Value::Vector(v) => v.len(),
+            Value::Matrix(m) => m.len(),
+            _ => 0,
+        }
+    }
+
+    /// The answer's items cut into consecutive runs of about `size` encoded bytes each (an
+    /// item larger than that is a run of its own); at least one run, maybe empty.
+    pub(super) fn pieces(r: &QueryResult, size: usize) -> Vec<std::ops::Range<usize>> {
+        let weight = |i: usize| match &r.value {
+            Value::Matrix(m) => m.get(i).map_or(0, |s| s.points.len() + 4) * 40,
+            _ => 4 * 40,
+        };
+        let mut out = Vec::new();
+        let (mut start, mut bytes) = (0, 0);
+        for i in 0..items(r) {
+            bytes += weight(i);
+            if bytes >= size {
+                out.push(start..i + 1);
+                (start, bytes) = (i + 1, 0);
+            }
+        }
+        if start < items(r) || out.is_empty() {
+            out.push(start..items(r));
+        }
+        out
+    }
+
+    /// Everything before the first item: for a scalar or a string, the whole result.
+    pub(super) fn head(r: &QueryResult, out: &mut Vec<u8>) {
         out.extend_from_slice(br#"{"status":"success","data":{"resultType":""#);
         out.extend_from_slice(r.value.type_name().as_bytes());
         out.extend_from_slice(br#"","result":"#);
@@ -1182,28 +1259,26 @@ mod encode {
                 string(out, s);
                 out.push(b']');
             }
+            Value::Vector(_) | Value::Matrix(_) => out.push(b'['),
+        }
+    }
+
+    /// Item `i` of a vector or matrix answer, after a comma unless it is the first.
+    pub(super) fn item(r: &QueryResult, i: usize, out: &mut Vec<u8>) {
+        if i > 0 {
+            out.push(b',');
+        }
+        match &r.value {
             Value::Vector(v) => {
-                out.push(b'[');
-                for (i, s) in v.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
+                if let Some(s) = v.get(i) {
                     metric(out, &s.labels);
                     out.extend_from_slice(br#","value":"#);
                     point(out, s.t, s.v);
                     out.push(b'}');
-                    if !flush(out) {
-                        return;
-                    }
                 }
-                out.push(b']');
             }
             Value::Matrix(m) => {
-                out.push(b'[');
-                for (i, s) in m.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
+                if let Some(s) = m.get(i) {
                     metric(out, &s.labels);
                     out.extend_from_slice(br#","values":["#);
                     for (j, p) in s.points.iter().enumerate() {
@@ -1213,12 +1288,16 @@ mod encode {
                         point(out, p.t, p.v);
                     }
                     out.extend_from_slice(b"]}");
-                    if !flush(out) {
-                        return;
-                    }
                 }
-                out.push(b']');
             }
+            Value::Scalar(..) | Value::String(..) => {}
+        }
+    }
+
+    /// Everything after the last item.
+    pub(super) fn tail(r: &QueryResult, stats: Option<&Json>, out: &mut Vec<u8>) {
+        if let Value::Vector(_) | Value::Matrix(_) = &r.value {
+            out.push(b']');
         }
         if let Some(stats) = stats {
             out.extend_from_slice(br#","stats":"#);
@@ -1275,7 +1354,7 @@ mod encode {
         if b.value(v) {
             b.push(b'"');
             b.push(b']');
-            out.extend_from_slice(b.bytes());
+            b.append_to(out);
         } else {
             out.extend_from_slice(b.bytes());
             slow_value(out, v);
@@ -1310,6 +1389,16 @@ mod encode {
 
         fn bytes(&self) -> &[u8] {
             &self.b[..self.n]
+        }
+
+        /// Appends the text to `out` by copying the whole buffer and dropping the unused
+        /// tail: a copy of a size known at compile time is a few vector moves, where one of
+        /// the text's own length is a `memcpy` call (a tenth of a range query's encoding).
+        #[inline(always)]
+        fn append_to(&self, out: &mut Vec<u8>) {
+            let len = out.len();
+            out.extend_from_slice(&self.b);
+            out.truncate(len + self.n);
         }
 
         fn push(&mut self, c: u8) {
@@ -1375,22 +1464,23 @@ mod encode {
                 self.digits(whole);
                 true
             } else if v.is_finite() && !short_exact_decimal(v) {
-                let at = self.n;
-                let mut rest = &mut self.b[at..];
-                let room = rest.len();
-                if serde_json::to_writer(&mut rest, &v).is_err() {
+                // serde_json's own shortest-float printer, called directly: through
+                // `serde_json::to_writer` the digits went through an `io::Write` and a
+                // `memcpy` call of their own.
+                let mut digits = zmij::Buffer::new();
+                let text = digits.format_finite(v).as_bytes();
+                let Some(dst) = self.b.get_mut(self.n..self.n + text.len()) else {
                     return false;
-                }
-                let end = at + room - rest.len();
-                // `format_float` never writes an exponent; a plain loop, not a `memchr` call.
-                let mut i = at;
-                while i < end {
-                    if self.b[i] == b'e' {
+                };
+                // `format_float` never writes an exponent. Copied byte by byte in the same
+                // loop that looks for one: the text is short, and a `memcpy` call costs more.
+                for (d, &c) in dst.iter_mut().zip(text) {
+                    if c == b'e' {
                         return false;
                     }
-                    i += 1;
+                    *d = c;
                 }
-                self.n = end;
+                self.n += text.len();
                 true
             } else {
                 false
@@ -1588,6 +1678,48 @@ mod tests {
             let got = axum::body::to_bytes(body, usize::MAX).await.unwrap();
             assert_eq!(got.len(), want.len());
             assert!(got == want);
+        }
+    }
+
+    /// Pieces cover every item once, in order, each run big enough unless it is the last.
+    #[test]
+    fn answers_cut_into_pieces_of_whole_items() {
+        use prom_promql::engine::{Point, Series};
+        let point = Point { t: 0, v: 1.0 };
+        for (sizes, piece) in [
+            (vec![], 100),
+            (vec![3], 100),
+            (vec![10, 0, 200, 1, 1, 1, 50, 2], 400),
+            (vec![5; 37], 1_000),
+        ] {
+            let r = QueryResult {
+                value: Value::Matrix(
+                    sizes
+                        .iter()
+                        .map(|&n| Series {
+                            labels: prom_model::labels!("a" => "b"),
+                            points: vec![point; n],
+                        })
+                        .collect(),
+                ),
+                warnings: vec![],
+                infos: vec![],
+            };
+            let pieces = encode::pieces(&r, piece);
+            assert!(!pieces.is_empty());
+            let mut next = 0;
+            for (k, p) in pieces.iter().enumerate() {
+                assert_eq!(p.start, next, "{sizes:?}: {pieces:?}");
+                let bytes: usize = sizes[p.clone()].iter().map(|n| (n + 4) * 40).sum();
+                if k + 1 < pieces.len() {
+                    assert!(bytes >= piece && !p.is_empty(), "{sizes:?}: {pieces:?}");
+                    // No shorter run would have reached the size.
+                    let shorter: usize = bytes - (sizes[p.end - 1] + 4) * 40;
+                    assert!(shorter < piece, "{sizes:?}: {pieces:?}");
+                }
+                next = p.end;
+            }
+            assert_eq!(next, sizes.len());
         }
     }
 
