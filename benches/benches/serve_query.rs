@@ -9,7 +9,8 @@
 //! imports the same samples. All three run at once.
 //!
 //! Every request is an HTTP/1.0 GET on a fresh connection with the whole JSON body read
-//! (`prom_benches::peers`). Before timing, each query runs once on each server and series
+//! (`prom_benches::peers`; in the timed rounds the body is dropped as it arrives, as `curl -o
+//! /dev/null` does, so that the client's memory is not part of the figure). Before timing, each query runs once on each server and series
 //! counts that differ are printed. Then `PROM_BENCH_REPS` (default 9) rounds: in each round
 //! every server answers every query once, servers in a rotating order so that load on the
 //! machine falls on all alike. The table gives the median latency per server and the ratios
@@ -31,8 +32,8 @@ use prom_benches::env_usize;
 use prom_benches::peers::{self, Peer};
 use prom_benches::prom_serve;
 use prom_benches::suite::{
-    MODES, Mode, QUERIES, backfill, copy_dir, peer_query, series, start_prometheus,
-    start_victoriametrics,
+    MODES, Mode, QUERIES, backfill, copy_dir, peer_query, peer_query_discarding, series,
+    start_prometheus, start_victoriametrics,
 };
 
 /// The median of `v` (sorted in place); 0 when empty.
@@ -50,7 +51,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// Times `f` once, failing the bench on an error.
-fn time(f: impl FnOnce() -> std::io::Result<peers::Response>) -> Duration {
+fn time<T>(f: impl FnOnce() -> std::io::Result<T>) -> Duration {
     let t = Instant::now();
     let r = f().expect("query");
     let d = t.elapsed();
@@ -155,9 +156,9 @@ fn main() {
         for k in 0..servers.len() {
             let i = (k + round) % servers.len();
             let s = servers[i];
-            round_trip[i].push(time(|| s.get("/api/v1/query?query=1")));
+            round_trip[i].push(time(|| s.get_discarding("/api/v1/query?query=1")));
             for (c, (_, _, q, mode)) in cases.iter().enumerate() {
-                times[c][i].push(time(|| peer_query(s, q, *mode)));
+                times[c][i].push(time(|| peer_query_discarding(s, q, *mode)));
             }
         }
         println!("round {}/{reps} done", round + 1);

@@ -66,6 +66,29 @@ pub fn api_time(ms: i64) -> String {
 
 /// One request on a fresh connection to `127.0.0.1:port`; `body` makes it a POST.
 fn request(port: u16, method: &str, target: &str, body: Option<&[u8]>) -> io::Result<Response> {
+    let mut out = Vec::new();
+    let status = exchange(port, method, target, body, &mut |len, piece| {
+        if let Some(len) = len {
+            out.reserve_exact(len);
+        }
+        out.extend_from_slice(piece);
+    })?;
+    Ok(Response { status, body: out })
+}
+
+/// Sends the request and hands the response body to `sink` as it arrives, with the
+/// `Content-Length` (when the server sent one) alongside the first piece; returns the status.
+///
+/// The client's own work is kept out of the measurement as far as it can be: the headers are
+/// read apart from the body, so the body is never moved to drop them, and a body whose length
+/// is announced is read into one allocation of that size.
+fn exchange(
+    port: u16,
+    method: &str,
+    target: &str,
+    body: Option<&[u8]>,
+    sink: &mut dyn FnMut(Option<usize>, &[u8]),
+) -> io::Result<u16> {
     let mut s = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
     s.set_nodelay(true)?;
     let mut head = format!("{method} {target} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n");
@@ -80,19 +103,58 @@ fn request(port: u16, method: &str, target: &str, body: Option<&[u8]>) -> io::Re
     if let Some(b) = body {
         s.write_all(b)?;
     }
-    let mut raw = Vec::with_capacity(16 * 1024);
-    s.read_to_end(&mut raw)?;
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no end of HTTP headers"))?;
-    let status = std::str::from_utf8(&raw[..split])
-        .ok()
-        .and_then(|h| h.split(' ').nth(1))
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut got = 0;
+    let split = loop {
+        if got == buf.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "HTTP headers longer than 256 KiB",
+            ));
+        }
+        let n = s.read(&mut buf[got..])?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "no end of HTTP headers",
+            ));
+        }
+        got += n;
+        if let Some(p) = buf[..got].windows(4).position(|w| w == b"\r\n\r\n") {
+            break p;
+        }
+    };
+    let head = std::str::from_utf8(&buf[..split])
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "HTTP headers not UTF-8"))?;
+    let status = head
+        .split(' ')
+        .nth(1)
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no HTTP status line"))?;
-    raw.drain(..split + 4);
-    Ok(Response { status, body: raw })
+    let len = head.split("\r\n").skip(1).find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("content-length")
+            .then(|| value.trim().parse().ok())?
+    });
+    sink(len, &buf[split + 4..got]);
+    loop {
+        let n = s.read(&mut buf)?;
+        if n == 0 {
+            return Ok(status);
+        }
+        sink(None, &buf[..n]);
+    }
+}
+
+/// `GET target` from `127.0.0.1:port`, the body read and dropped as it arrives (as `curl -o
+/// /dev/null` does): the status and the body's length in bytes.
+pub fn get_discarding(port: u16, target: &str) -> io::Result<(u16, usize)> {
+    let mut len = 0;
+    let status = exchange(port, "GET", target, None, &mut |_, piece| {
+        len += piece.len()
+    })?;
+    Ok((status, len))
 }
 
 /// `GET target` from `127.0.0.1:port`.
@@ -185,22 +247,39 @@ impl Peer {
 
     /// An instant query at `t` (milliseconds), failing on a status other than 200.
     pub fn query(&self, q: &str, t: i64) -> io::Result<Response> {
-        let target = format!("/api/v1/query?query={}&time={}", url_encode(q), api_time(t));
-        ok(self.get(&target)?)
+        ok(self.get(&query_target(q, t))?)
     }
 
     /// A range query from `start` to `end` every `step` (all milliseconds), failing on a status
     /// other than 200.
     pub fn query_range(&self, q: &str, start: i64, end: i64, step: i64) -> io::Result<Response> {
-        let target = format!(
-            "/api/v1/query_range?query={}&start={}&end={}&step={}",
-            url_encode(q),
-            api_time(start),
-            api_time(end),
-            api_time(step)
-        );
-        ok(self.get(&target)?)
+        ok(self.get(&query_range_target(q, start, end, step))?)
     }
+
+    /// `GET target`, the body dropped as it arrives, failing on a status other than 200;
+    /// returns the body's length. For timing: the client stores nothing.
+    pub fn get_discarding(&self, target: &str) -> io::Result<usize> {
+        match get_discarding(self.port, target)? {
+            (200, len) => Ok(len),
+            (status, _) => Err(io::Error::other(format!("HTTP {status} from {target}"))),
+        }
+    }
+}
+
+/// The target of an instant query at `t` (milliseconds).
+pub fn query_target(q: &str, t: i64) -> String {
+    format!("/api/v1/query?query={}&time={}", url_encode(q), api_time(t))
+}
+
+/// The target of a range query from `start` to `end` every `step` (all milliseconds).
+pub fn query_range_target(q: &str, start: i64, end: i64, step: i64) -> String {
+    format!(
+        "/api/v1/query_range?query={}&start={}&end={}&step={}",
+        url_encode(q),
+        api_time(start),
+        api_time(end),
+        api_time(step)
+    )
 }
 
 fn ok(r: Response) -> io::Result<Response> {

@@ -363,6 +363,14 @@ pub fn peer_query(p: &Peer, q: &str, mode: Mode) -> std::io::Result<peers::Respo
     }
 }
 
+/// [`peer_query`] with the answer dropped as it arrives: its length in bytes.
+pub fn peer_query_discarding(p: &Peer, q: &str, mode: Mode) -> std::io::Result<usize> {
+    p.get_discarding(&match mode {
+        Mode::Instant => peers::query_target(q, END),
+        Mode::Range(step) => peers::query_range_target(q, START, END, step),
+    })
+}
+
 /// Prometheus serving the blocks in `blocks` (no scraping, no retention), logging to
 /// `work/prometheus.log`.
 pub fn start_prometheus(work: &Path, blocks: &Path) -> std::io::Result<Peer> {
