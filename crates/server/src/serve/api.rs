@@ -338,13 +338,14 @@ fn query_response(
         let (r, stats, pieces) = (Arc::clone(&r), Arc::clone(&stats), Arc::clone(&pieces));
         tokio::task::spawn_blocking(move || {
             let last = pieces.len() - 1;
+            let mut stamps = encode::Stamps::default();
             for (k, items) in pieces.iter().enumerate().skip(w).step_by(workers) {
                 let mut buf = Vec::with_capacity(PIECE + PIECE / 4);
                 if k == 0 {
                     encode::head(&r, &mut buf);
                 }
                 for i in items.clone() {
-                    encode::item(&r, i, &mut buf);
+                    encode::item(&r, i, &mut stamps, &mut buf);
                 }
                 if k == last {
                     encode::tail(&r, (*stats).as_ref(), &mut buf);
@@ -1207,8 +1208,9 @@ mod encode {
     pub(super) fn query_result(r: &QueryResult, stats: Option<&Json>) -> Vec<u8> {
         let mut out = Vec::with_capacity(estimate(r));
         head(r, &mut out);
+        let mut stamps = Stamps::default();
         for i in 0..items(r) {
-            item(r, i, &mut out);
+            item(r, i, &mut stamps, &mut out);
         }
         tail(r, stats, &mut out);
         out
@@ -1251,7 +1253,7 @@ mod encode {
         out.extend_from_slice(r.value.type_name().as_bytes());
         out.extend_from_slice(br#"","result":"#);
         match &r.value {
-            Value::Scalar(v, t) => point(out, *t, *v),
+            Value::Scalar(v, t) => point(out, &mut Stamps::default(), *t, *v),
             Value::String(s, t) => {
                 out.push(b'[');
                 timestamp(out, *t);
@@ -1264,7 +1266,7 @@ mod encode {
     }
 
     /// Item `i` of a vector or matrix answer, after a comma unless it is the first.
-    pub(super) fn item(r: &QueryResult, i: usize, out: &mut Vec<u8>) {
+    pub(super) fn item(r: &QueryResult, i: usize, stamps: &mut Stamps, out: &mut Vec<u8>) {
         if i > 0 {
             out.push(b',');
         }
@@ -1273,7 +1275,7 @@ mod encode {
                 if let Some(s) = v.get(i) {
                     metric(out, &s.labels);
                     out.extend_from_slice(br#","value":"#);
-                    point(out, s.t, s.v);
+                    point(out, stamps, s.t, s.v);
                     out.push(b'}');
                 }
             }
@@ -1285,7 +1287,7 @@ mod encode {
                         if j > 0 {
                             out.push(b',');
                         }
-                        point(out, p.t, p.v);
+                        point(out, stamps, p.t, p.v);
                     }
                     out.extend_from_slice(b"]}");
                 }
@@ -1338,10 +1340,10 @@ mod encode {
     /// `[t,"v"]`. The usual point is put together in a buffer on the stack and copied out
     /// once: copying each piece into the vector cost a `memcpy` call apiece, most of the time
     /// of a range query's encoding.
-    fn point(out: &mut Vec<u8>, t: i64, v: f64) {
+    fn point(out: &mut Vec<u8>, stamps: &mut Stamps, t: i64, v: f64) {
         let mut b = Small::new();
         b.push(b'[');
-        if !b.timestamp(t) {
+        if !stamps.write(&mut b, t) {
             out.push(b'[');
             timestamp(out, t);
             out.extend_from_slice(b",\"");
@@ -1359,6 +1361,63 @@ mod encode {
             out.extend_from_slice(b.bytes());
             slow_value(out, v);
             out.extend_from_slice(b"\"]");
+        }
+    }
+
+    /// The text of the timestamps written lately, in a direct-mapped table: the series of a
+    /// range query share one grid of steps, so across series the same few hundred timestamps
+    /// are written over and over, and a lookup is cheaper than the digits.
+    #[derive(Default)]
+    pub(super) struct Stamps {
+        /// Empty until the first timestamp; then [`Stamps::SLOTS`] entries.
+        slots: Vec<Stamp>,
+    }
+
+    /// A remembered timestamp; `len == 0` marks an empty slot.
+    #[derive(Clone, Copy)]
+    struct Stamp {
+        t: i64,
+        len: u8,
+        /// The longest timestamp [`Small::timestamp`] writes is 18 bytes (`-`, 13 digits of
+        /// seconds below 2^53 ms, `.`, 3 digits); 23 makes the slot 32 bytes.
+        text: [u8; 23],
+    }
+
+    impl Stamps {
+        const SLOTS: usize = 1024;
+
+        /// Writes `t` as [`Small::timestamp`] does, from the table when it is there; false
+        /// (nothing written) where that would.
+        #[inline(always)]
+        fn write(&mut self, b: &mut Small, t: i64) -> bool {
+            if self.slots.is_empty() {
+                self.slots = vec![
+                    Stamp {
+                        t: 0,
+                        len: 0,
+                        text: [0; 23],
+                    };
+                    Self::SLOTS
+                ];
+            }
+            // Fibonacci hashing spreads an arithmetic series of times over the slots.
+            let i = ((t as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) as usize;
+            let Some(slot) = self.slots.get_mut(i) else {
+                return b.timestamp(t);
+            };
+            if slot.t != t || slot.len == 0 {
+                let mut text = Small::new();
+                if !text.timestamp(t) {
+                    return false;
+                }
+                slot.t = t;
+                slot.len = text.n as u8;
+                slot.text.copy_from_slice(&text.b[..23]);
+            }
+            // A copy of a fixed size (the slot's whole text), then the length.
+            b.b[b.n..b.n + 23].copy_from_slice(&slot.text);
+            b.n += usize::from(slot.len);
+            true
         }
     }
 
@@ -1792,6 +1851,35 @@ mod tests {
                 points: vec![],
             },
         ]);
+        // More distinct timestamps than the encoder's table has slots, so that slots are
+        // evicted and refilled, in series that share some of them.
+        let mut z = 7u64;
+        let mut many = |n: usize| {
+            (0..n)
+                .map(|_| {
+                    z = z.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    let t = 1_700_000_000_000 + (z >> 40) as i64 - (1 << 23);
+                    Point {
+                        t: if z % 3 == 0 { t / 1000 * 1000 } else { t },
+                        v: 1.0,
+                    }
+                })
+                .collect::<Vec<_>>()
+        };
+        let crowded = Value::Matrix(vec![
+            Series {
+                labels: plain.clone(),
+                points: many(3_000),
+            },
+            Series {
+                labels: odd.clone(),
+                points: many(1_500),
+            },
+            Series {
+                labels: plain.clone(),
+                points: many(3_000),
+            },
+        ]);
         let cases = [
             Value::Scalar(0.5, 1_700_000_000_500),
             Value::Scalar(f64::NAN, 0),
@@ -1800,6 +1888,7 @@ mod tests {
             Value::Matrix(vec![]),
             vector,
             matrix,
+            crowded,
         ];
         // Values across magnitudes, against `format_float` itself.
         let mut z = 0x1234_5678_9abc_def0_u64;
