@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use crate::config::{Config, ScrapeConfig};
 use crate::discovery::{Discovery, ProviderInfo};
 use crate::http_client::HttpClient;
-use crate::scrape::{Metadata, ScrapeError, ScrapeStats, Scraper};
+use crate::scrape::{Metadata, Rejected, ScrapeError, ScrapeStats, Scraper};
 use crate::target::{Target, targets_from_group};
 
 /// A target's health, as the targets API reports it.
@@ -114,9 +114,10 @@ impl Default for ManagerOptions {
     }
 }
 
-/// Told how the scrape loops keep time, so an embedder can export Prometheus's
-/// `prometheus_target_interval_length_seconds`, `prometheus_target_sync_length_seconds` and
-/// `prometheus_target_scrapes_*`. Called on the loops' tasks: keep it cheap.
+/// Told how the scrape loops keep time and what the storage refused, so an embedder can
+/// export Prometheus's `prometheus_target_interval_length_seconds`,
+/// `prometheus_target_sync_length_seconds` and `prometheus_target_scrapes_*`. Called on the
+/// loops' tasks: keep it cheap.
 pub trait ScrapeObserver: Send + Sync + std::fmt::Debug {
     /// A scrape of a target in a job with `interval` finished with `error` (or none);
     /// `since_previous` is the time from the start of the target's previous scrape to the
@@ -131,6 +132,14 @@ pub trait ScrapeObserver: Send + Sync + std::fmt::Debug {
     /// Job `job`'s targets were brought in line with discovery, which took `took`.
     fn pool_synced(&self, job: &str, took: StdDuration) {
         let _ = (job, took);
+    }
+
+    /// The storage refused samples of a scrape of `target` (its scrape URL) in job `job`;
+    /// called once per such scrape (also when the scrape then failed and was rolled back,
+    /// as Prometheus counts those), before [`scraped`](Self::scraped), and never with
+    /// nothing refused.
+    fn samples_rejected(&self, job: &str, target: &str, rejected: &Rejected) {
+        let _ = (job, target, rejected);
     }
 }
 
@@ -296,7 +305,13 @@ async fn scrape_loop(
                         Ok(stats) => (stats, None),
                         Err(e) => {
                             let _ = app.rollback();
-                            (ScrapeStats::default(), Some(e))
+                            // Only the refusals of the failed scrape are kept: the report
+                            // series say it brought nothing.
+                            let stats = ScrapeStats {
+                                rejected: scraper.last_rejected(),
+                                ..ScrapeStats::default()
+                            };
+                            (stats, Some(e))
                         }
                     },
                 }
@@ -320,6 +335,9 @@ async fn scrape_loop(
             .map_err(|e| ScrapeError::Storage(e.to_string()));
         let err = err.or(commit.err());
         if let Some(o) = &observer {
+            if stats.rejected.total() > 0 {
+                o.samples_rejected(&cfg.job_name, &url, &stats.rejected);
+            }
             o.scraped(interval, since_previous, err.as_ref());
         }
         let mut st = status.lock().expect("status lock");

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use prom_exposition::{Entry, Format, Parser};
 use prom_model::storage::{Appender, SeriesRef};
 use prom_model::value::stale_nan;
-use prom_model::{Labels, LabelsBuilder, METRIC_NAME, MetricType};
+use prom_model::{AppendError, Labels, LabelsBuilder, METRIC_NAME, MetricType};
 
 use crate::cache::SeriesCache;
 use crate::config::ScrapeConfig;
@@ -71,10 +71,46 @@ pub struct ScrapeStats {
     pub post_relabel: u64,
     /// Series seen for the first time (new in the cache).
     pub series_added: u64,
-    /// Samples the storage refused (out of order, duplicate, too old).
-    pub rejected: u64,
+    /// Samples the storage refused, by reason. They are dropped and the rest of the scrape
+    /// is kept.
+    pub rejected: Rejected,
     /// Staleness markers written for series that vanished.
     pub stale_markers: u64,
+}
+
+/// The samples of one scrape that the storage refused, by reason (Prometheus exports the
+/// first three as `prometheus_target_scrapes_sample_{out_of_order,out_of_bounds,
+/// duplicate_timestamp}_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Rejected {
+    /// Older than the series' newest sample ([`AppendError::OutOfOrder`]).
+    pub out_of_order: u64,
+    /// Older than the oldest time the storage still accepts writes for
+    /// ([`AppendError::OutOfBounds`]).
+    pub out_of_bounds: u64,
+    /// A different value for a timestamp the series already has
+    /// ([`AppendError::DuplicateSampleForTimestamp`]).
+    pub duplicate_timestamp: u64,
+    /// Any other reason (too old for the out-of-order window, an empty label set).
+    pub other: u64,
+}
+
+impl Rejected {
+    /// Counts one refusal.
+    pub fn count(&mut self, e: AppendError) {
+        let n = match e {
+            AppendError::OutOfOrder => &mut self.out_of_order,
+            AppendError::OutOfBounds => &mut self.out_of_bounds,
+            AppendError::DuplicateSampleForTimestamp => &mut self.duplicate_timestamp,
+            _ => &mut self.other,
+        };
+        *n += 1;
+    }
+
+    /// Every refusal, whatever its reason.
+    pub fn total(&self) -> u64 {
+        self.out_of_order + self.out_of_bounds + self.duplicate_timestamp + self.other
+    }
 }
 
 /// Metadata a target exposed for a metric family (for the metadata APIs).
@@ -131,7 +167,7 @@ fn feed(
     }
     match app.append(e.sref, labels, ts, v) {
         Ok(r) => e.sref = Some(r),
-        Err(_) => stats.rejected += 1,
+        Err(err) => stats.rejected.count(err),
     }
     Ok(())
 }
@@ -147,6 +183,8 @@ pub struct Scraper {
     metadata: HashMap<String, Metadata>,
     iter: u64,
     lb: LabelsBuilder,
+    /// What the storage refused during the last `append`, successful or not.
+    last_rejected: Rejected,
 }
 
 /// The report series and what they say.
@@ -183,6 +221,7 @@ impl Scraper {
             metadata: HashMap::new(),
             iter: 0,
             lb: LabelsBuilder::new(),
+            last_rejected: Rejected::default(),
         }
     }
 
@@ -294,9 +333,17 @@ impl Scraper {
         Ok(())
     }
 
-    /// Appends one scrape's body at time `t` (ms). On error the scraper is left as if the
-    /// scrape had not happened: the caller rolls the appender back and calls
-    /// [`append_failed`](Self::append_failed).
+    /// The samples the storage refused during the last [`append`](Self::append), whether or
+    /// not it succeeded: a failed scrape is rolled back, but the samples refused before it
+    /// failed were refused all the same, and Prometheus counts them too.
+    pub fn last_rejected(&self) -> Rejected {
+        self.last_rejected
+    }
+
+    /// Appends one scrape's body at time `t` (ms). A sample the storage refuses is dropped
+    /// and counted in [`ScrapeStats::rejected`]; the rest of the scrape goes on. On error the
+    /// scraper is left as if the scrape had not happened: the caller rolls the appender back
+    /// and calls [`append_failed`](Self::append_failed).
     pub fn append(
         &mut self,
         app: &mut dyn Appender,
@@ -305,7 +352,9 @@ impl Scraper {
         t: i64,
     ) -> Result<ScrapeStats, ScrapeError> {
         self.iter += 1;
-        let r = self.append_body(app, body, format, t);
+        let mut stats = ScrapeStats::default();
+        let r = self.append_body(app, body, format, t, &mut stats);
+        self.last_rejected = stats.rejected;
         if r.is_err() {
             let iter = self.iter;
             self.cache.retain(|e| e.seen != iter || e.prev_seen != 0);
@@ -316,7 +365,7 @@ impl Scraper {
             }
             self.iter -= 1;
         }
-        r
+        r.map(|()| stats)
     }
 
     fn append_body(
@@ -325,9 +374,9 @@ impl Scraper {
         body: &[u8],
         format: Format,
         t: i64,
-    ) -> Result<ScrapeStats, ScrapeError> {
+        stats: &mut ScrapeStats,
+    ) -> Result<(), ScrapeError> {
         let iter = self.iter;
-        let mut stats = ScrapeStats::default();
         let honor_ts = self.cfg.honor_timestamps;
         let track_ts = self.cfg.track_timestamps_staleness;
         let sample_limit = self.cfg.limits.sample_limit;
@@ -349,7 +398,7 @@ impl Scraper {
                     _ => t,
                 };
                 let explicit = honor_ts && timestamp.is_some() && !track_ts;
-                feed(e, app, iter, explicit, ts, value, &mut stats, sample_limit)?;
+                feed(e, app, iter, explicit, ts, value, stats, sample_limit)?;
                 continue;
             }
             let Some(entry) = parser.next() else {
@@ -387,16 +436,7 @@ impl Scraper {
             // One comparison in the steady state; a new series is parsed, relabeled and cached.
             if let Some(e) = self.cache.get_mut(s.series) {
                 e.text_ok |= text;
-                feed(
-                    e,
-                    app,
-                    iter,
-                    explicit,
-                    ts,
-                    s.value,
-                    &mut stats,
-                    sample_limit,
-                )?;
+                feed(e, app, iter, explicit, ts, s.value, stats, sample_limit)?;
                 continue;
             }
             let labels = self.series_labels(&s)?;
@@ -412,20 +452,11 @@ impl Scraper {
                     text_ok: text,
                 },
             );
-            feed(
-                e,
-                app,
-                iter,
-                explicit,
-                ts,
-                s.value,
-                &mut stats,
-                sample_limit,
-            )?;
+            feed(e, app, iter, explicit, ts, s.value, stats, sample_limit)?;
         }
         stats.stale_markers = self.mark_stale(app, t, iter);
         self.gc(iter);
-        Ok(stats)
+        Ok(())
     }
 
     /// After a failed scrape (the appender rolled back): every series of the previous scrape
@@ -693,6 +724,127 @@ mod tests {
                 (l("c"), 5000, 13.0),
             ]
         );
+    }
+
+    /// The samples of series `name` in `db`, as (timestamp, value).
+    fn stored(db: &dyn prom_model::storage::Queryable, name: &str) -> Vec<(i64, f64)> {
+        let q = db.querier(i64::MIN, i64::MAX).expect("querier");
+        let mut set = q.select(true, None, &[prom_model::Matcher::equal(METRIC_NAME, name)]);
+        let mut out = Vec::new();
+        while let Some(mut series) = set.next() {
+            while series.samples.next() {
+                let x = series.samples.at();
+                out.push((x.t, x.v));
+            }
+        }
+        out
+    }
+
+    /// One scrape of `body` at `t` into `db`, committed as a scrape loop commits it.
+    fn scrape_into(
+        s: &mut Scraper,
+        db: &dyn prom_model::storage::Appendable,
+        body: &str,
+        t: i64,
+    ) -> Result<ScrapeStats, ScrapeError> {
+        let mut app = db.appender();
+        let r = s.append(app.as_mut(), body.as_bytes(), Format::Text, t);
+        match &r {
+            Ok(_) => app.commit().expect("commit"),
+            Err(_) => app.rollback().expect("rollback"),
+        }
+        r
+    }
+
+    #[test]
+    fn refused_samples_are_counted_by_reason_and_the_rest_of_the_scrape_is_kept() {
+        // The storage refuses anything before 500 as out of bounds.
+        let db = prom_model::MemoryStorage::new().with_min_valid_time(500);
+        let mut s = scraper();
+        // `c` is too old for the storage, `d`'s second sample has the first one's timestamp
+        // with another value.
+        let st = scrape_into(&mut s, &db, "a 1 2000\nb 1\nc 1 100\nd 1\nd 2\n", 1000).unwrap();
+        assert_eq!(
+            st.rejected,
+            Rejected {
+                out_of_bounds: 1,
+                duplicate_timestamp: 1,
+                ..Rejected::default()
+            }
+        );
+        assert_eq!((st.scraped, st.post_relabel), (5, 5));
+        assert_eq!(s.last_rejected(), st.rejected);
+        assert_eq!(stored(&db, "a"), vec![(2000, 1.0)]);
+        assert_eq!(stored(&db, "b"), vec![(1000, 1.0)]);
+        assert_eq!(stored(&db, "c"), vec![]);
+        assert_eq!(stored(&db, "d"), vec![(1000, 1.0)]);
+        // `a`'s timestamp goes backwards: out of order, on the cached series' fast path; `d`
+        // repeats its sample exactly, which is no refusal.
+        let st = scrape_into(&mut s, &db, "a 2 1500\nb 2\nd 1 1000\n", 2000).unwrap();
+        assert_eq!(
+            st.rejected,
+            Rejected {
+                out_of_order: 1,
+                ..Rejected::default()
+            }
+        );
+        assert_eq!(stored(&db, "a"), vec![(2000, 1.0)]);
+        assert_eq!(stored(&db, "b"), vec![(1000, 1.0), (2000, 2.0)]);
+        assert_eq!(stored(&db, "d"), vec![(1000, 1.0)]);
+        // A scrape that fails after refusing samples is rolled back, and what it refused
+        // before failing is still told.
+        let err = scrape_into(&mut s, &db, "a 3 1400\nb 3 400\nb 4\n{", 3000).unwrap_err();
+        assert!(matches!(err, ScrapeError::Parse(_)), "{err:?}");
+        assert_eq!(
+            s.last_rejected(),
+            Rejected {
+                out_of_order: 1,
+                out_of_bounds: 1,
+                ..Rejected::default()
+            }
+        );
+        assert_eq!(stored(&db, "b"), vec![(1000, 1.0), (2000, 2.0)]);
+        // The next good scrape starts counting afresh.
+        let st = scrape_into(&mut s, &db, "a 4 2500\nb 5\n", 4000).unwrap();
+        assert_eq!(st.rejected, Rejected::default());
+        assert_eq!(s.last_rejected(), Rejected::default());
+        assert_eq!(stored(&db, "a"), vec![(2000, 1.0), (2500, 4.0)]);
+    }
+
+    #[test]
+    fn prom_tsdb_refusals_are_counted_by_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = prom_tsdb::Db::open(dir.path(), prom_tsdb::Options::default()).unwrap();
+        let mut s = scraper();
+        let st = scrape_into(&mut s, &db, "a 1\nb 1\n", 10_000).unwrap();
+        assert_eq!(st.rejected, Rejected::default());
+        // Persisting the head makes everything up to 10s out of bounds.
+        db.flush_head().unwrap().expect("a block");
+        let body = "a 2 20000\na 3 19000\nb 2 20000\nb 3 20000\nc 1 5000\nd 1 15000\n";
+        let st = scrape_into(&mut s, &db, body, 30_000).unwrap();
+        assert_eq!(
+            st.rejected,
+            Rejected {
+                out_of_order: 1,
+                out_of_bounds: 1,
+                duplicate_timestamp: 1,
+                other: 0,
+            }
+        );
+        assert_eq!(st.rejected.total(), 3);
+        assert_eq!(stored(&db, "a"), vec![(10_000, 1.0), (20_000, 2.0)]);
+        assert_eq!(stored(&db, "b"), vec![(10_000, 1.0), (20_000, 2.0)]);
+        assert_eq!(stored(&db, "c"), vec![]);
+        assert_eq!(stored(&db, "d"), vec![(15_000, 1.0)]);
+        // The storage's own counters saw the same refusals.
+        let m = db.metrics_text();
+        for line in [
+            "prometheus_tsdb_out_of_order_samples_total 1\n",
+            "prometheus_tsdb_out_of_bounds_samples_total 1\n",
+            "prometheus_tsdb_duplicate_samples_total 1\n",
+        ] {
+            assert!(m.contains(line), "{line:?} not in\n{m}");
+        }
     }
 
     #[test]

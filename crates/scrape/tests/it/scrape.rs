@@ -10,7 +10,8 @@ use prom_model::MemoryStorage;
 use prom_model::value::is_stale_nan;
 use prom_model::{Labels, Sample};
 use prom_scrape::config::{Config, LoadOptions};
-use prom_scrape::manager::{Health, ManagerOptions, ScrapeManager, TargetInfo};
+use prom_scrape::manager::{Health, ManagerOptions, ScrapeManager, ScrapeObserver, TargetInfo};
+use prom_scrape::scrape::{Rejected, ScrapeError};
 
 use crate::support::{Handler, Response, serve};
 
@@ -630,4 +631,89 @@ async fn targets_that_cannot_be_built_are_reported_not_scraped() {
         )]
     );
     m.shutdown(false).await;
+}
+
+/// Records what the loops tell about refused samples and failed scrapes.
+#[derive(Debug, Default)]
+struct Refusals {
+    rejected: Mutex<Vec<(String, String, Rejected)>>,
+    errors: Mutex<Vec<String>>,
+}
+
+impl ScrapeObserver for Refusals {
+    fn scraped(&self, _: Duration, _: Option<Duration>, error: Option<&ScrapeError>) {
+        if let Some(e) = error {
+            self.errors.lock().unwrap().push(e.to_string());
+        }
+    }
+
+    fn samples_rejected(&self, job: &str, target: &str, rejected: &Rejected) {
+        self.rejected
+            .lock()
+            .unwrap()
+            .push((job.to_owned(), target.to_owned(), *rejected));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_samples_are_told_by_reason_and_the_rest_is_kept() {
+    // Every scrape: `dup` again at its timestamp with another value, `old` before what the
+    // storage accepts, `ooo` going back in time; `fine` is kept.
+    let body = "dup 1 2000000\ndup 2 2000000\nold 1 5\nooo 1 3000000\nooo 2 2500000\nfine 1\n";
+    let addr = serve(Arc::new(move |_| Response::ok(TEXT, body)))
+        .await
+        .to_string();
+    let db = Arc::new(MemoryStorage::new().with_min_valid_time(1_000_000));
+    let obs = Arc::new(Refusals::default());
+    let m = ScrapeManager::with_observer(db.clone(), opts(), Some(obs.clone()));
+    // The second job's limit is hit at `fine`, after the refusals: the scrape fails and is
+    // rolled back, and its refusals are still told.
+    m.apply_config(&config(&format!(
+        "scrape_configs:\n  - job_name: t\n    scrape_interval: 200ms\n    scrape_timeout: 150ms\n    static_configs:\n      - targets: ['{addr}']\n  - job_name: limited\n    scrape_interval: 200ms\n    scrape_timeout: 150ms\n    sample_limit: 5\n    static_configs:\n      - targets: ['{addr}']\n"
+    )))
+    .unwrap();
+    let o = obs.clone();
+    eventually("two scrapes of each job with refusals", || {
+        let r = o.rejected.lock().unwrap();
+        ["t", "limited"]
+            .iter()
+            .all(|j| r.iter().filter(|x| x.0 == *j).count() >= 2)
+    })
+    .await;
+    m.shutdown(false).await;
+    let want = Rejected {
+        out_of_order: 1,
+        out_of_bounds: 1,
+        duplicate_timestamp: 1,
+        other: 0,
+    };
+    let url = format!("http://{addr}/metrics");
+    for (job, target, r) in obs.rejected.lock().unwrap().iter() {
+        assert!(job == "t" || job == "limited", "{job}");
+        assert_eq!(target, &url);
+        assert_eq!(r, &want, "{job}");
+    }
+    let errors = obs.errors.lock().unwrap();
+    assert!(
+        !errors.is_empty()
+            && errors
+                .iter()
+                .all(|e| e == "sample limit exceeded (limit: 5)"),
+        "{errors:?}"
+    );
+    // The rest of the first job's scrapes is kept; nothing of the limited job's.
+    let fine = named(&db, "fine");
+    assert_eq!(fine.len(), 1, "{fine:?}");
+    assert!(fine[0].0.to_string().contains("job=\"t\""));
+    let dup = named(&db, "dup");
+    assert_eq!(dup.len(), 1);
+    assert_eq!(dup[0].1, vec![Sample::new(2_000_000, 1.0)]);
+    let ooo = named(&db, "ooo");
+    assert_eq!(ooo[0].1, vec![Sample::new(3_000_000, 1.0)]);
+    assert!(named(&db, "old").is_empty());
+    let up: Vec<_> = named(&db, "up")
+        .into_iter()
+        .map(|(l, s)| (l.get("job").unwrap().to_owned(), s.last().unwrap().v))
+        .collect();
+    assert_eq!(up, vec![("limited".into(), 0.0), ("t".into(), 1.0)]);
 }

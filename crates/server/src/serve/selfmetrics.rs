@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 use prom_exposition::encode::write_float;
 use prom_exposition::{Format, Parser, collect, encode_openmetrics};
 use prom_scrape::manager::ScrapeObserver;
-use prom_scrape::scrape::ScrapeError;
+use prom_scrape::scrape::{Rejected, ScrapeError};
 
 use super::app::App;
 
@@ -203,7 +203,8 @@ fn fraction(n: u128, div: u128) -> String {
 }
 
 /// The scrape loops' timing (`prometheus_target_interval_length_seconds`,
-/// `prometheus_target_sync_length_seconds`) and the scrapes that broke a limit.
+/// `prometheus_target_sync_length_seconds`), the scrapes that broke a limit and the scraped
+/// samples the storage refused.
 #[derive(Debug, Default)]
 pub struct ScrapeMetrics {
     /// By the job's interval, as Go prints it.
@@ -212,6 +213,9 @@ pub struct ScrapeMetrics {
     syncs: Mutex<BTreeMap<String, Summary>>,
     exceeded_sample_limit: AtomicU64,
     exceeded_body_size_limit: AtomicU64,
+    sample_out_of_order: AtomicU64,
+    sample_out_of_bounds: AtomicU64,
+    sample_duplicate_timestamp: AtomicU64,
 }
 
 impl ScrapeObserver for ScrapeMetrics {
@@ -239,6 +243,33 @@ impl ScrapeObserver for ScrapeMetrics {
             map.entry(go_duration_string(interval))
                 .or_default()
                 .observe(d.as_secs_f64(), Instant::now());
+        }
+    }
+
+    /// Counts the refusals and, as Prometheus does, logs a warning per scrape and reason.
+    fn samples_rejected(&self, job: &str, target: &str, rejected: &Rejected) {
+        let kinds = [
+            (
+                &self.sample_out_of_order,
+                rejected.out_of_order,
+                "Error on ingesting out-of-order samples",
+            ),
+            (
+                &self.sample_duplicate_timestamp,
+                rejected.duplicate_timestamp,
+                "Error on ingesting samples with different value but same timestamp",
+            ),
+            (
+                &self.sample_out_of_bounds,
+                rejected.out_of_bounds,
+                "Error on ingesting samples that are too old or are too far into the future",
+            ),
+        ];
+        for (counter, n, msg) in kinds {
+            if n > 0 {
+                counter.fetch_add(n, Ordering::Relaxed);
+                tracing::warn!(scrape_pool = job, target, num_dropped = n, "{msg}");
+            }
         }
     }
 
@@ -300,6 +331,24 @@ impl ScrapeMetrics {
             "prometheus_target_scrapes_exceeded_body_size_limit_total",
             "Total number of scrapes that hit the body size limit",
             self.exceeded_body_size_limit.load(Ordering::Relaxed) as f64,
+        );
+        counter(
+            out,
+            "prometheus_target_scrapes_sample_duplicate_timestamp_total",
+            "Total number of samples rejected due to duplicate timestamps but different values.",
+            self.sample_duplicate_timestamp.load(Ordering::Relaxed) as f64,
+        );
+        counter(
+            out,
+            "prometheus_target_scrapes_sample_out_of_bounds_total",
+            "Total number of samples rejected due to timestamp falling outside of the time bounds.",
+            self.sample_out_of_bounds.load(Ordering::Relaxed) as f64,
+        );
+        counter(
+            out,
+            "prometheus_target_scrapes_sample_out_of_order_total",
+            "Total number of samples rejected due to not being out of the expected order.",
+            self.sample_out_of_order.load(Ordering::Relaxed) as f64,
         );
     }
 }
@@ -750,7 +799,45 @@ mod tests {
         assert!(out.contains("prometheus_target_scrapes_exceeded_sample_limit_total 1\n"));
         let (families, errors) = collect(Parser::new(out.as_bytes(), Format::Text));
         assert!(errors.is_empty(), "{errors:?}");
-        assert_eq!(families.len(), 4);
+        assert_eq!(families.len(), 7);
+    }
+
+    #[test]
+    fn refused_scraped_samples_are_counted_by_reason() {
+        let m = ScrapeMetrics::default();
+        let r = |out_of_order, out_of_bounds, duplicate_timestamp, other| Rejected {
+            out_of_order,
+            out_of_bounds,
+            duplicate_timestamp,
+            other,
+        };
+        m.samples_rejected("node", "http://a:9100/metrics", &r(2, 0, 1, 0));
+        m.samples_rejected("node", "http://b:9100/metrics", &r(3, 4, 0, 9));
+        let mut out = String::new();
+        m.render(&mut out);
+        for (name, help, v) in [
+            (
+                "prometheus_target_scrapes_sample_duplicate_timestamp_total",
+                "Total number of samples rejected due to duplicate timestamps but different values.",
+                1,
+            ),
+            (
+                "prometheus_target_scrapes_sample_out_of_bounds_total",
+                "Total number of samples rejected due to timestamp falling outside of the time bounds.",
+                4,
+            ),
+            (
+                "prometheus_target_scrapes_sample_out_of_order_total",
+                "Total number of samples rejected due to not being out of the expected order.",
+                5,
+            ),
+        ] {
+            let want = format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n");
+            assert!(out.contains(&want), "{want:?} not in\n{out}");
+        }
+        let (families, errors) = collect(Parser::new(out.as_bytes(), Format::Text));
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(families.len(), 7);
     }
 
     #[test]

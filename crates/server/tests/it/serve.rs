@@ -660,6 +660,10 @@ fn serve_scrapes_a_target_and_answers_the_api() {
         "prometheus_ready 1",
         "prometheus_target_sync_length_seconds_count{scrape_job=\"demo\"} ",
         "prometheus_target_scrapes_exceeded_sample_limit_total 0\n",
+        // The demo target's samples are all in order and within the head.
+        "prometheus_target_scrapes_sample_duplicate_timestamp_total 0\n",
+        "prometheus_target_scrapes_sample_out_of_bounds_total 0\n",
+        "prometheus_target_scrapes_sample_out_of_order_total 0\n",
         &format!(
             "prometheus_build_info{{branch=\"{}\",goversion=\"{}\",revision=\"{}\",version=\"{}\"}} 1\n",
             j_build["branch"].as_str().unwrap(),
