@@ -883,6 +883,9 @@ fn range_function(ctx: &mut Ctx<'_>, c: &Call, grid: Grid) -> Result<Val> {
             scalars.push(eval_scalar(ctx, a, grid)?);
         }
     }
+    if let Some(series) = super::fused::range_while_reading(ctx, c, grid)? {
+        return Ok(Val::Vector(series));
+    }
     let w: Windows = eval_windows(ctx, &c.args[mi], grid)?;
     let keeps_name = matches!(name, "last_over_time" | "first_over_time");
     if matches!(name, "rate" | "increase" | "irate") {

@@ -278,3 +278,65 @@ fn fused_aggregations_match_serial_and_reference() {
         }
     }
 }
+
+/// A range function of a matrix selector is evaluated series by series as each series is
+/// read, unless the samples read could break the sample limit, when the plain path (every
+/// series loaded, then evaluated) runs instead. With a limit below the samples read but above
+/// what the plain path counts (the busiest step's windows and the output points), the plain
+/// path answers; it must give what the series-by-series path gives, to the bit, on one thread
+/// and on four.
+#[test]
+fn range_functions_read_series_by_series_match_the_plain_path() {
+    let st = random_storage(13);
+    let (end, step) = (2 * 3_600_000i64, 120_000i64);
+    let fused: Vec<Engine> = [1, 4]
+        .into_iter()
+        .map(|t| Engine::new(EngineOptions::default().parallelism(t)))
+        .collect();
+    let mut checked = 0;
+    for q in QUERIES {
+        let expr = parse(q).unwrap();
+        let prom_promql::ast::Expr::Call(c) = &expr else {
+            continue;
+        };
+        let [prom_promql::ast::Expr::MatrixSelector(ms)] = c.args.as_slice() else {
+            continue;
+        };
+        if ms.selector.offset.is_some() || ms.selector.at.is_some() {
+            continue;
+        }
+        // The samples the query reads: those in (-range, end].
+        let range = prom_promql::ast::Expr::MatrixSelector(ms.clone()).to_string();
+        let range = &range[range.rfind('[').unwrap()..];
+        let window = format!("{}ms", end + parse_ms(&range[1..range.len() - 1]));
+        let selector = ms.selector.to_string();
+        let count = parse(&format!("sum(count_over_time({selector}[{window}]))")).unwrap();
+        let r = fused[0].instant(&st, &count, end).unwrap();
+        let Value::Vector(v) = &r.value else { panic!() };
+        let loaded = v[0].v as usize;
+        let plain = Engine::new(
+            EngineOptions::default()
+                .parallelism(4)
+                .max_samples(loaded - 1),
+        );
+        let want = plain
+            .range(&st, &expr, 0, end, step)
+            .unwrap_or_else(|e| panic!("{q}: the plain path under a limit of {}: {e}", loaded - 1));
+        let Value::Matrix(m) = &want.value else {
+            panic!("{q}: a matrix")
+        };
+        assert!(m.len() >= 7, "{q}: only {} series", m.len());
+        for (k, e) in fused.iter().enumerate() {
+            let got = e.range(&st, &expr, 0, end, step).unwrap();
+            assert_same(&want, &got, &format!("{q} engine {k}"));
+        }
+        checked += 1;
+    }
+    assert!(checked >= 20, "{checked} queries checked");
+}
+
+/// `5m`, `10m`, `15m` as milliseconds.
+fn parse_ms(d: &str) -> i64 {
+    let minutes: i64 = d.trim_end_matches('m').parse().unwrap();
+    minutes * 60_000
+}
