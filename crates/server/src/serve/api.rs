@@ -366,9 +366,9 @@ fn query_response(
 }
 
 /// Query answers whose estimated size is above this are streamed ([`Pieces`]).
-const STREAM_ABOVE: usize = 1 << 20;
+const STREAM_ABOVE: usize = 256 << 10;
 /// The size of a streamed answer's pieces.
-const PIECE: usize = 256 << 10;
+const PIECE: usize = 128 << 10;
 
 /// Piece buffers kept for the next streamed answers, at most [`SPARE_PIECES`]: a fresh
 /// buffer is above the allocator's mmap threshold, so each one was mapped, faulted in page by
