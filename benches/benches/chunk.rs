@@ -8,8 +8,9 @@
 //!
 //! - `encode/prom-chunk`, `encode/prom-chunk-bitvec`, `encode/tsz`: a new encoder, every
 //!   sample appended, the bytes taken.
-//! - `decode/prom-chunk`, `decode/prom-chunk-bitvec`, `decode/tsz`: every sample decoded and
-//!   folded into a checksum. tsz's reader takes an owned `Box<[u8]>`; that copy is made outside the timing.
+//! - `decode/prom-chunk`, `decode/prom-chunk-batch`, `decode/prom-chunk-bitvec`, `decode/tsz`:
+//!   every sample decoded and folded into a checksum (`prom-chunk` through the `next`/`at`
+//!   cursor, `prom-chunk-batch` through one `XorIterator::for_each_until` call). tsz's reader takes an owned `Box<[u8]>`; that copy is made outside the timing.
 //!
 //! Throughput is in samples, so ns/sample = time / samples. Bytes per sample are printed once
 //! at start-up (criterion has no column for them).
@@ -155,6 +156,17 @@ fn decode_prom(bytes: &[u8]) -> Checksum {
     (acc, n)
 }
 
+/// The same through the batch call, one closure call per sample.
+fn decode_prom_batch(bytes: &[u8]) -> Checksum {
+    let mut it = XorIterator::new(bytes);
+    let (mut acc, mut n) = (0, 0);
+    it.for_each_until(i64::MAX, |t, v| {
+        acc = mix(acc, t, v);
+        n += 1;
+    });
+    (acc, n)
+}
+
 fn decode_bitvec(bytes: &[u8]) -> Checksum {
     let mut it = BitVecIterator::new(bytes);
     let (mut acc, mut n) = (0, 0);
@@ -196,6 +208,11 @@ fn report_sizes() {
                 decode_prom(prom.bytes()),
                 expect,
                 "{shape}: prom-chunk round trip"
+            );
+            assert_eq!(
+                decode_prom_batch(prom.bytes()),
+                expect,
+                "{shape}: prom-chunk batch round trip"
             );
             assert_eq!(
                 decode_bitvec(prom.bytes()),
@@ -240,6 +257,11 @@ fn chunk(c: &mut Criterion) {
                 BenchmarkId::new("decode/prom-chunk", n),
                 &prom,
                 |b, bytes| b.iter(|| black_box(decode_prom(black_box(bytes)))),
+            );
+            group.bench_with_input(
+                BenchmarkId::new("decode/prom-chunk-batch", n),
+                &prom,
+                |b, bytes| b.iter(|| black_box(decode_prom_batch(black_box(bytes)))),
             );
             group.bench_with_input(
                 BenchmarkId::new("decode/prom-chunk-bitvec", n),

@@ -23,6 +23,9 @@
 //! Criterion groups, both engines side by side on the stores built above:
 //! - `readback_one_series`: one series over the whole 2h.
 //! - `readback_metric`: every series of one metric name (a tenth of the series) over 2h.
+//! - `readback_metric_prom` (prom-tsdb only, also run with `PROM_BENCH_TSINK=0`): the same
+//!   series through the cursor (`next`) and as the PromQL evaluator reads them (`seek`, then
+//!   one `read_until`), in samples per second.
 //!
 //! ```text
 //! cargo bench -p prom-benches --bench tsdb -- --warm-up-time 1 --measurement-time 5
@@ -35,7 +38,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use prom_benches::env_usize;
-use prom_model::{Appender, Labels, Matcher, Querier, SampleIterator, SeriesRef};
+use prom_model::{Appender, Labels, Matcher, Querier, Sample, SampleIterator, SeriesRef};
 use prom_tsdb::{Db, Options, SyncPolicy};
 use tsink::{DataPoint, Label, Row, StorageBuilder, TimestampPrecision};
 
@@ -276,6 +279,44 @@ fn prom_read(db: &Db, ms: &[Matcher], maxt: i64) -> usize {
     n
 }
 
+/// As the PromQL evaluator reads a series: `seek` to the start, then one `read_until` into a
+/// reused buffer. Returns the number of samples.
+fn prom_read_until(db: &Db, ms: &[Matcher], maxt: i64, buf: &mut Vec<Sample>) -> usize {
+    let q = db.querier(START, maxt);
+    let mut set = q.select(true, None, ms);
+    let mut n = 0;
+    while let Some(mut s) = set.next() {
+        buf.clear();
+        if s.samples.seek(START) {
+            s.samples.read_until(maxt, buf);
+        }
+        n += black_box(buf.len());
+    }
+    n
+}
+
+/// prom-tsdb alone (also with `PROM_BENCH_TSINK=0`): every series of one metric name over 2h
+/// from the flushed block, through the cursor (`next`) and as the PromQL evaluator reads
+/// (`read_until`).
+fn readback_prom(c: &mut Criterion) {
+    let world = world();
+    let w = &world.w;
+    let maxt = end(w);
+    let ms = [Matcher::equal("__name__", METRICS[3])];
+    let mut buf = Vec::new();
+    let n = prom_read(&world.prom.db, &ms, maxt);
+    assert_eq!(prom_read_until(&world.prom.db, &ms, maxt, &mut buf), n);
+    let mut g = c.benchmark_group("readback_metric_prom");
+    g.throughput(criterion::Throughput::Elements(n as u64));
+    g.bench_function("next", |b| {
+        b.iter(|| prom_read(&world.prom.db, black_box(&ms), maxt))
+    });
+    g.bench_function("read_until", |b| {
+        b.iter(|| prom_read_until(&world.prom.db, black_box(&ms), maxt, &mut buf))
+    });
+    g.finish();
+}
+
 fn readback(c: &mut Criterion) {
     let world = world();
     let w = &world.w;
@@ -338,5 +379,5 @@ fn readback(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, readback);
+criterion_group!(benches, readback_prom, readback);
 criterion_main!(benches);

@@ -179,7 +179,7 @@ impl BitWrite for BitWriter {
 /// Bits of `buf` below the `avail` valid ones are either zero or the next bits of the stream,
 /// never anything else, so a refill can OR new bytes in and a prefix can be peeked before it is
 /// known to be complete.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct BitReader<'a> {
     data: &'a [u8],
     /// Index of the first byte not yet counted in `avail`.
@@ -200,9 +200,10 @@ impl<'a> BitReader<'a> {
         }
     }
 
-    /// Loads more bytes. Called only with `avail < 56`.
+    /// Loads more bytes. Called only with `avail < 56`. Afterwards `avail >= 56` unless the
+    /// data ends first; the stream position ([`BitRead::bit_pos`]) does not move.
     #[inline(always)]
-    fn refill(&mut self) {
+    pub(crate) fn refill(&mut self) {
         debug_assert!(self.avail < 56);
         if let Some(word) = self
             .data
@@ -216,6 +217,22 @@ impl<'a> BitReader<'a> {
         } else {
             self.refill_tail();
         }
+    }
+
+    /// The buffered bits, left-aligned, and how many of them are valid: `(buf, avail)`. Bits
+    /// past the valid ones are zero or the stream's next bits, so a prefix test on `buf` must
+    /// still check its length against `avail`.
+    #[inline(always)]
+    pub(crate) fn peek(&self) -> (u64, u32) {
+        (self.buf, self.avail)
+    }
+
+    /// Drops `n` bits, `n` in `1..=63` and at most the valid ones (see [`BitReader::peek`]).
+    #[inline(always)]
+    pub(crate) fn skip(&mut self, n: u32) {
+        debug_assert!((1..64).contains(&n) && n <= self.avail);
+        self.buf <<= n;
+        self.avail -= n;
     }
 
     /// The last 7 bytes or fewer, one at a time.

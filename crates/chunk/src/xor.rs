@@ -371,6 +371,15 @@ impl DecState {
         Some(())
     }
 
+    /// Bits of the commonest changed sample, `0` `10` and the current window's meaningful
+    /// bits (regular interval, value inside the window), when they can be taken in one shift:
+    /// at most 63. Otherwise `u32::MAX`, which no buffer holds.
+    #[inline(always)]
+    fn window_run_len(&self) -> u32 {
+        let m = 64 - u32::from(self.leading) - u32::from(self.trailing);
+        if m <= 60 { 3 + m } else { u32::MAX }
+    }
+
     /// The encoder state that continues this stream as if it had written it.
     fn to_enc_state(self, prev_v: u64) -> EncState {
         let mut s = EncState {
@@ -673,6 +682,136 @@ impl<'a> XorIterator<'a> {
     fn fail(&mut self, e: Error) {
         self.err = Some(e);
         self.d.num_total = self.d.num_read;
+    }
+
+    /// Decodes the following samples in one loop: calls `f(t, v)` for each one with
+    /// `t <= maxt`, in order, and stops at the first one past `maxt`, which becomes the current
+    /// sample ([`XorIterator::at`]) and is not passed to `f`: then it returns true. At the end
+    /// of the chunk or on an error it returns false, and [`XorIterator::err`] says which.
+    ///
+    /// Exactly the same as (only faster than)
+    ///
+    /// ```text
+    /// while it.next() {
+    ///     let (t, v) = it.at();
+    ///     if t > maxt {
+    ///         return true;
+    ///     }
+    ///     f(t, v);
+    /// }
+    /// false
+    /// ```
+    ///
+    /// with the same samples, the same error and the same state afterwards, so it mixes freely
+    /// with `next`, `seek` and `at`. `maxt = i64::MAX` reads the rest of the chunk.
+    ///
+    /// ```
+    /// use prom_chunk::{XorAppender, XorIterator};
+    ///
+    /// let mut a = XorAppender::new();
+    /// for i in 0..10 {
+    ///     a.append(i * 1000, i as f64)?;
+    /// }
+    /// let mut it = XorIterator::new(a.bytes());
+    /// let mut got = vec![];
+    /// assert!(it.for_each_until(4000, |t, v| got.push((t, v))));
+    /// assert_eq!(got.len(), 5);
+    /// assert_eq!(it.at(), (5000, 5.0)); // the first sample past 4000 is current
+    /// assert!(!it.for_each_until(i64::MAX, |t, _| got.push((t, 0.0))));
+    /// assert_eq!(got.len(), 9);
+    /// assert!(it.err().is_none());
+    /// # Ok::<(), prom_chunk::Error>(())
+    /// ```
+    #[inline]
+    pub fn for_each_until<F: FnMut(i64, f64)>(&mut self, maxt: i64, mut f: F) -> bool {
+        // Samples 0 and 1 (varint timestamps) through the cursor.
+        while self.d.num_read < 2 {
+            if !self.next() {
+                return false;
+            }
+            let (t, v) = self.at();
+            if t > maxt {
+                return true;
+            }
+            f(t, v);
+        }
+        // The reader and decoder live in locals for the loop (registers: nothing takes their
+        // address past the inlined steps), and go back once at the end.
+        let mut r = self.r;
+        let mut d = self.d;
+        let mut run = d.window_run_len();
+        let stopped = loop {
+            if d.num_read >= d.num_total {
+                break Some(false);
+            }
+            let (mut buf, mut avail) = r.peek();
+            if avail < 56 {
+                r.refill();
+                (buf, avail) = r.peek();
+            }
+            if buf >> 62 == 0 && avail >= 2 {
+                // '0' '0': regular interval, unchanged value.
+                r.skip(2);
+            } else if buf >> 61 == 0b010 && run <= avail {
+                // '0' '10' and the window's bits: regular interval, value inside the window
+                // (1..=60 meaningful bits, so the shifts stay in range).
+                let m = run - 3;
+                d.v ^= ((buf << 3) >> (64 - m)) << d.trailing;
+                r.skip(run);
+            } else {
+                // Anything else. With the buffer full (not near the end), a timestamp code of
+                // 14, 17 or 20 bits, or none, is taken in one shift; the value then goes
+                // through the cursor's checked read. Otherwise the cursor's whole step. Both
+                // report errors exactly as `next` does: they read the same bits in the same
+                // order, and the shortcut cannot run out of bits.
+                let ones = (!buf).leading_zeros();
+                let ok = if avail >= 24 && ones < 4 {
+                    let (dod, used) = match ones {
+                        0 => (0, 1),
+                        1 => (from_low_bits((buf << 2) >> 50, 14), 16),
+                        2 => (from_low_bits((buf << 3) >> 47, 17), 20),
+                        _ => (from_low_bits((buf << 4) >> 44, 20), 24),
+                    };
+                    r.skip(used);
+                    d.t_delta = d.t_delta.wrapping_add(dod as u64);
+                    d.t = d.t.wrapping_add(d.t_delta as i64);
+                    d.read_value(&mut r)
+                } else {
+                    d.step(&mut r)
+                };
+                if ok.is_none() {
+                    break None;
+                }
+                run = d.window_run_len();
+                d.num_read += 1;
+                if d.t > maxt {
+                    break Some(true);
+                }
+                f(d.t, f64::from_bits(d.v));
+                continue;
+            }
+            d.t = d.t.wrapping_add(d.t_delta as i64);
+            d.num_read += 1;
+            if d.t > maxt {
+                break Some(true);
+            }
+            f(d.t, f64::from_bits(d.v));
+        };
+        self.r = r;
+        self.d = d;
+        match stopped {
+            Some(true) => true,
+            Some(false) => {
+                self.exhausted = true;
+                false
+            }
+            None => {
+                let e = self.d.error(&self.r);
+                self.fail(e);
+                self.exhausted = true;
+                false
+            }
+        }
     }
 
     /// Moves to the first sample at or after `t` and returns true, or returns false when there

@@ -69,12 +69,14 @@ impl HeadSeriesIterator {
 
     fn decode_into(&mut self, bytes: &[u8], out: &mut Vec<Sample>) {
         let mut x = prom_chunk::XorIterator::new(bytes);
-        while x.next() {
-            let (t, v) = x.at();
-            if t >= self.mint && t <= self.maxt && !is_deleted(&self.deleted, t) {
+        let (mint, maxt, deleted) = (self.mint, self.maxt, &self.deleted);
+        // The whole chunk in one batch decode (not stopping at `maxt`, so that a corrupt tail
+        // is still reported, as before).
+        x.for_each_until(i64::MAX, |t, v| {
+            if t >= mint && t <= maxt && !is_deleted(deleted, t) {
                 out.push(Sample::new(t, v));
             }
-        }
+        });
         if let Some(e) = x.err()
             && self.err.is_none()
         {

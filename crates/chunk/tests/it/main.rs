@@ -1,5 +1,6 @@
 //! prom-chunk's integration tests, one binary (see STYLE.md).
 
+mod batch;
 mod corrupt;
 mod golden;
 mod interop;

@@ -268,6 +268,16 @@ pub struct BlockSampleIterator<'a> {
     err: Option<prom_model::Error>,
 }
 
+/// Whether `t` falls in one of the sorted, disjoint `deleted` intervals. `pos` is where the
+/// last lookup stopped; it only moves forward, as the times asked about only increase.
+#[inline]
+fn deleted_at(deleted: &[Interval], pos: &mut usize, t: i64) -> bool {
+    while deleted.get(*pos).is_some_and(|iv| iv.max_time < t) {
+        *pos += 1;
+    }
+    deleted.get(*pos).is_some_and(|iv| iv.min_time <= t)
+}
+
 impl<'a> BlockSampleIterator<'a> {
     fn new(
         block: &'a Block,
@@ -359,16 +369,7 @@ impl<'a> BlockSampleIterator<'a> {
     }
 
     fn is_deleted(&mut self, t: i64) -> bool {
-        while self
-            .deleted
-            .get(self.del_pos)
-            .is_some_and(|iv| iv.max_time < t)
-        {
-            self.del_pos += 1;
-        }
-        self.deleted
-            .get(self.del_pos)
-            .is_some_and(|iv| iv.min_time <= t)
+        deleted_at(&self.deleted, &mut self.del_pos, t)
     }
 
     /// Moves to the first kept sample at or after `target` (and after the current one).
@@ -504,20 +505,17 @@ impl<'a> BlockSampleIterator<'a> {
         loop {
             if !have {
                 if self.open {
-                    // The hot loop: one decode and a few compares per sample.
-                    while self.it.next() {
-                        let (t, v) = self.it.at();
-                        if t > lim {
-                            have = true;
-                            break;
-                        }
+                    // The hot loop: the chunk's batch decode, a few compares per sample. It
+                    // stops on the first sample past `lim`, left current in `it`.
+                    let (deleted, del_pos) = (&self.deleted, &mut self.del_pos);
+                    have = self.it.for_each_until(lim, |t, v| {
                         // `cur.t >= mint`, so the guard also drops samples before `mint`.
-                        if t <= cur.t || (has_deleted && self.is_deleted(t)) {
-                            continue;
+                        if t <= cur.t || (has_deleted && deleted_at(deleted, del_pos, t)) {
+                            return;
                         }
                         cur = Sample::new(t, v);
                         out.push(cur);
-                    }
+                    });
                 }
                 if !have {
                     self.cur = cur;
