@@ -110,10 +110,21 @@ impl Db {
             .write(true)
             .open(&lock_path)
             .map_err(|e| Error::io(&lock_path, e))?;
-        match lock_file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => return Err(Error::Locked { lock: lock_path }),
-            Err(TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
+        // A refusal is retried for a moment before it is final: the lock belongs to the open
+        // file, and a child process another thread of this program is starting holds a copy
+        // of every open file between its fork and its exec, so a database closed just before
+        // can still look locked for that instant.
+        let mut tries = 0;
+        loop {
+            match lock_file.try_lock() {
+                Ok(()) => break,
+                Err(TryLockError::WouldBlock) if tries < 10 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(TryLockError::WouldBlock) => return Err(Error::Locked { lock: lock_path }),
+                Err(TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
+            }
         }
         let mut report = OpenReport::default();
         let metrics = Metrics::default();
