@@ -678,6 +678,14 @@ impl<'a> XorIterator<'a> {
         false
     }
 
+    /// `next` out of line, for the batch call's first two samples: a second inlined copy of
+    /// `next` there made the compiler stop inlining `next` into callers' cursor loops
+    /// (measured: the cursor decode 40 to 70% slower).
+    #[inline(never)]
+    fn next_cold(&mut self) -> bool {
+        self.next()
+    }
+
     #[cold]
     fn fail(&mut self, e: Error) {
         self.err = Some(e);
@@ -726,7 +734,7 @@ impl<'a> XorIterator<'a> {
     pub fn for_each_until<F: FnMut(i64, f64)>(&mut self, maxt: i64, mut f: F) -> bool {
         // Samples 0 and 1 (varint timestamps) through the cursor.
         while self.d.num_read < 2 {
-            if !self.next() {
+            if !self.next_cold() {
                 return false;
             }
             let (t, v) = self.at();
@@ -745,11 +753,17 @@ impl<'a> XorIterator<'a> {
                 break Some(false);
             }
             let (mut buf, mut avail) = r.peek();
-            if avail < 56 {
-                r.refill();
-                (buf, avail) = r.peek();
+            // Refill only when the path about to be taken lacks bits: a refill is on the
+            // critical path from one sample to the next. '0' '0' needs 2, '0' '10' the
+            // window's run, the one-shift timestamp codes 24.
+            if avail < 56 && !(avail >= 2 && buf >> 62 == 0) {
+                let need = if buf >> 61 == 0b010 { run } else { 24 };
+                if avail < need {
+                    r.refill();
+                    (buf, avail) = r.peek();
+                }
             }
-            if buf >> 62 == 0 && avail >= 2 {
+            if avail >= 2 && buf >> 62 == 0 {
                 // '0' '0': regular interval, unchanged value.
                 r.skip(2);
             } else if buf >> 61 == 0b010 && run <= avail {
