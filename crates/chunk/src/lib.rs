@@ -47,8 +47,8 @@
 //!   [`reset`](XorIterator::reset) to walk many chunks with one iterator and no allocation.
 //!   [`for_each_until`](XorIterator::for_each_until) is the batch form of `next`: it decodes
 //!   every following sample up to a time limit in one loop and calls a closure for each, the
-//!   same samples and errors as the cursor, 30 to 55% faster per sample on regular-interval
-//!   data.
+//!   same samples and errors as the cursor; 20 to 33% faster per sample on regular-interval
+//!   counters and gauges, but 25 to 36% slower when timestamps jitter (docs/benchmarks.md).
 //!   [`Samples`] adapts it to a std [`Iterator`] of `Result<(i64, f64)>`.
 //! - **Errors**: one [`Error`] enum. Corrupt or truncated bytes end the iteration with an
 //!   error naming the sample and bit offset; decoding never panics (the crate denies
