@@ -5,23 +5,7 @@
 use prom_chunk::{Error, XorIterator};
 use proptest::prelude::*;
 
-use crate::encode;
-
-/// Deterministic pseudo-random numbers (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use crate::{Rng, encode};
 
 /// `n` samples whose timestamp and value shapes (chosen by `ts_mode` and `v_mode`) exercise
 /// every path of the decoder: regular intervals, jitter, large and negative steps; constant,
@@ -39,7 +23,7 @@ fn samples(seed: u64, n: usize, ts_mode: u8, v_mode: u8) -> Vec<(i64, f64)> {
                 2 => [15_000, 15_000, 15_000, 30_000, 14_999, 1 << 22][rng.below(6) as usize],
                 3 => 1 + rng.below(1 << 40) as i64,
                 // Mostly regular, now and then any jump, backwards included.
-                _ if rng.below(10) == 0 => rng.next() as i64 >> rng.below(64),
+                _ if rng.below(10) == 0 => rng.next_u64() as i64 >> rng.below(64),
                 _ => 15_000,
             });
         }
@@ -48,7 +32,7 @@ fn samples(seed: u64, n: usize, ts_mode: u8, v_mode: u8) -> Vec<(i64, f64)> {
             1 => v + rng.below(100) as f64,
             2 => v + rng.below(1500) as f64 * 0.01,
             3 => v + (rng.below(1000) as f64 / 500.0 - 1.0),
-            4 => f64::from_bits(rng.next()),
+            4 => f64::from_bits(rng.next_u64()),
             5 => [0.0, -0.0, f64::NAN, f64::INFINITY, 1.0, v][rng.below(6) as usize],
             // Value unchanged most of the time, else a small move.
             _ if rng.below(3) == 0 => v + 1.0,

@@ -17,6 +17,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::Rng;
 use prom_chunk::{ENCODING_XOR, Padding, XorAppender, XorChunk};
 
 /// Magic number of a block's chunk segment file.
@@ -52,22 +53,6 @@ impl Series {
         let t = (ts.parse::<f64>().expect("timestamp") * 1000.0) as i64;
         self.samples.push((t, v));
         self.lines.push((ts, text));
-    }
-}
-
-/// Deterministic pseudo-random numbers (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
     }
 }
 

@@ -8,6 +8,23 @@ mod roundtrip;
 
 use prom_chunk::{XorAppender, XorChunk, XorIterator};
 
+/// Deterministic pseudo-random numbers (xorshift64*).
+#[derive(Debug)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+}
+
 /// Encodes `samples` into one chunk.
 pub fn encode(samples: &[(i64, f64)]) -> XorAppender {
     let mut app = XorAppender::new();
