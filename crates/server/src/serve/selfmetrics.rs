@@ -320,36 +320,35 @@ impl ScrapeMetrics {
         {
             s.render(out, name, &format!("scrape_job={}", label_value(job)), now);
         }
-        counter(
-            out,
-            "prometheus_target_scrapes_exceeded_sample_limit_total",
-            "Total number of scrapes that hit the sample limit and were rejected.",
-            self.exceeded_sample_limit.load(Ordering::Relaxed) as f64,
-        );
-        counter(
-            out,
-            "prometheus_target_scrapes_exceeded_body_size_limit_total",
-            "Total number of scrapes that hit the body size limit",
-            self.exceeded_body_size_limit.load(Ordering::Relaxed) as f64,
-        );
-        counter(
-            out,
-            "prometheus_target_scrapes_sample_duplicate_timestamp_total",
-            "Total number of samples rejected due to duplicate timestamps but different values.",
-            self.sample_duplicate_timestamp.load(Ordering::Relaxed) as f64,
-        );
-        counter(
-            out,
-            "prometheus_target_scrapes_sample_out_of_bounds_total",
-            "Total number of samples rejected due to timestamp falling outside of the time bounds.",
-            self.sample_out_of_bounds.load(Ordering::Relaxed) as f64,
-        );
-        counter(
-            out,
-            "prometheus_target_scrapes_sample_out_of_order_total",
-            "Total number of samples rejected due to not being out of the expected order.",
-            self.sample_out_of_order.load(Ordering::Relaxed) as f64,
-        );
+        for (name, help, n) in [
+            (
+                "prometheus_target_scrapes_exceeded_sample_limit_total",
+                "Total number of scrapes that hit the sample limit and were rejected.",
+                &self.exceeded_sample_limit,
+            ),
+            (
+                "prometheus_target_scrapes_exceeded_body_size_limit_total",
+                "Total number of scrapes that hit the body size limit",
+                &self.exceeded_body_size_limit,
+            ),
+            (
+                "prometheus_target_scrapes_sample_duplicate_timestamp_total",
+                "Total number of samples rejected due to duplicate timestamps but different values.",
+                &self.sample_duplicate_timestamp,
+            ),
+            (
+                "prometheus_target_scrapes_sample_out_of_bounds_total",
+                "Total number of samples rejected due to timestamp falling outside of the time bounds.",
+                &self.sample_out_of_bounds,
+            ),
+            (
+                "prometheus_target_scrapes_sample_out_of_order_total",
+                "Total number of samples rejected due to not being out of the expected order.",
+                &self.sample_out_of_order,
+            ),
+        ] {
+            counter(out, name, help, n.load(Ordering::Relaxed) as f64);
+        }
     }
 }
 
