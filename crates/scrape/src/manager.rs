@@ -754,30 +754,37 @@ mod tests {
 
     #[test]
     fn scrape_times_within_the_tolerance_are_stored_on_schedule() {
-        let mut schedule = None;
-        let mut at = |now| aligned_scrape_time(&mut schedule, now, 15_000);
-        assert_eq!(at(1_000_000), 1_000_000);
-        // 2 ms late: on schedule; 3 ms late: its own time.
-        assert_eq!(at(1_015_002), 1_015_000);
-        assert_eq!(at(1_030_003), 1_030_003);
-        // Early (before the next schedule point): its own time.
-        assert_eq!(at(1_044_999), 1_044_999);
-        assert_eq!(at(1_060_001), 1_060_000);
-        // Two ticks skipped: the schedule moves on by three intervals.
-        assert_eq!(at(1_105_000), 1_105_000);
-        assert_eq!(at(1_120_001), 1_120_000);
-        // A 100 ms interval tolerates 1 ms, 1% of it.
-        let mut schedule = None;
-        let mut fast = |now| aligned_scrape_time(&mut schedule, now, 100);
-        assert_eq!(fast(0), 0);
-        assert_eq!(fast(101), 100);
-        assert_eq!(fast(202), 202);
-        assert_eq!(fast(300), 300);
-        // Below 100 ms there is no tolerance at all.
-        let mut schedule = None;
-        let mut tiny = |now| aligned_scrape_time(&mut schedule, now, 50);
-        assert_eq!(tiny(0), 0);
-        assert_eq!(tiny(51), 51);
-        assert_eq!(tiny(100), 100);
+        // (interval, [(scrape start, stored time)]), one schedule per interval.
+        let cases: [(i64, &[(i64, i64)]); 3] = [
+            (
+                15_000,
+                &[
+                    (1_000_000, 1_000_000),
+                    // 2 ms late: on schedule; 3 ms late: its own time.
+                    (1_015_002, 1_015_000),
+                    (1_030_003, 1_030_003),
+                    // Early (before the next schedule point): its own time.
+                    (1_044_999, 1_044_999),
+                    (1_060_001, 1_060_000),
+                    // Two ticks skipped: the schedule moves on by three intervals.
+                    (1_105_000, 1_105_000),
+                    (1_120_001, 1_120_000),
+                ],
+            ),
+            // A 100 ms interval tolerates 1 ms, 1% of it.
+            (100, &[(0, 0), (101, 100), (202, 202), (300, 300)]),
+            // Below 100 ms there is no tolerance at all.
+            (50, &[(0, 0), (51, 51), (100, 100)]),
+        ];
+        for (interval, scrapes) in cases {
+            let mut schedule = None;
+            for &(now, want) in scrapes {
+                assert_eq!(
+                    aligned_scrape_time(&mut schedule, now, interval),
+                    want,
+                    "interval {interval}, scrape at {now}"
+                );
+            }
+        }
     }
 }
