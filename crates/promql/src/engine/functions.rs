@@ -890,18 +890,10 @@ fn range_function(ctx: &mut Ctx<'_>, c: &Call, grid: Grid) -> Result<Val> {
     let keeps_name = matches!(name, "last_over_time" | "first_over_time");
     if matches!(name, "rate" | "increase" | "irate") {
         for s in &w.series {
-            if let Some(n) = s.labels.metric_name()
+            if let Some(msg) = s.labels.metric_name().and_then(not_a_counter)
                 && !s.drop_name
-                && !["_total", "_sum", "_count", "_bucket"]
-                    .iter()
-                    .any(|x| n.ends_with(x))
             {
-                ctx.info(
-                    format!(
-                        "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {n:?}"
-                    ),
-                    c.args[mi].span(),
-                );
+                ctx.info(msg, c.args[mi].span());
             }
         }
     }
@@ -1023,6 +1015,19 @@ fn range_function(ctx: &mut Ctx<'_>, c: &Call, grid: Grid) -> Result<Val> {
         }
     }
     Ok(Val::Vector(out))
+}
+
+/// The info `rate`, `increase` and `irate` give for a series whose metric name does not end
+/// like a counter's, as Prometheus words it; `None` for a counter's name.
+pub(crate) fn not_a_counter(name: &str) -> Option<String> {
+    (!["_total", "_sum", "_count", "_bucket"]
+        .iter()
+        .any(|x| name.ends_with(x)))
+    .then(|| {
+        format!(
+            "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}"
+        )
+    })
 }
 
 /// `rate`, `increase`, `delta`, `changes`, `resets` over an `anchored` or `smoothed` range.

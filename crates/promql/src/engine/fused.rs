@@ -23,6 +23,7 @@ use super::aggregate::{
 };
 use super::error::{EvalError, Result};
 use super::eval::{Ctx, Grid, SelectorTimes, Sv, Windows, eval_times, read_series, unwrap_parens};
+use super::functions::not_a_counter;
 use super::par;
 use super::window::{Args, RangeFn, Scratch, eval_series_into};
 use crate::ast::{AggregateExpr, AggregateOp, Call, Expr, ValueType, VectorSelector};
@@ -78,6 +79,20 @@ impl Source {
             }
             Source::Instant(at) => at.points(samples, pts),
         }
+    }
+
+    /// Roughly the work of `series` series read over `(lo, hi]`: one sample per 15 s of the
+    /// range each, each in about range / step windows for the functions that walk them, plus
+    /// a value per step.
+    fn work(&self, series: usize, lo: i64, hi: i64, grid: Grid) -> usize {
+        let per_series = ((hi - lo) / 15_000).clamp(1, 1 << 20) as usize;
+        let per_step = match self {
+            Source::Range { f, w, .. } if f.walks_windows() => {
+                (w.range / grid.step.max(1)).clamp(1, grid.n as i64) as usize
+            }
+            _ => 1,
+        };
+        series.saturating_mul(per_series.saturating_mul(per_step).saturating_add(grid.n))
     }
 
     fn drop_stale(&self) -> bool {
@@ -167,9 +182,9 @@ pub(crate) fn range_while_reading(
     };
     let Source::Range {
         f,
-        w,
         keeps_name,
         counter_info,
+        ..
     } = &src
     else {
         return Ok(None);
@@ -182,17 +197,11 @@ pub(crate) fn range_while_reading(
     {
         return Ok(None);
     }
-    // As `run` estimates the work.
-    let per_series = ((hi - lo) / 15_000).clamp(1, 1 << 20) as usize;
-    let per_step = if f.walks_windows() {
-        (w.range / grid.step.max(1)).clamp(1, grid.n as i64) as usize
-    } else {
-        1
-    };
-    let work = listed
-        .len()
-        .saturating_mul(per_series.saturating_mul(per_step).saturating_add(grid.n));
-    let threads = par::threads_for(ctx.opts.parallelism, listed.len(), work);
+    let threads = par::threads_for(
+        ctx.opts.parallelism,
+        listed.len(),
+        src.work(listed.len(), lo, hi, grid),
+    );
     let read: Vec<std::result::Result<Points, String>> = par::map(
         &listed,
         threads,
@@ -221,18 +230,11 @@ pub(crate) fn range_while_reading(
     let labels: Vec<prom_model::Labels> = listed.into_iter().map(|(l, _)| l).collect();
     ctx.add_warnings(warnings);
     if let Some(span) = counter_info {
-        for n in labels.iter().filter_map(|l| l.metric_name()) {
-            if !["_total", "_sum", "_count", "_bucket"]
-                .iter()
-                .any(|x| n.ends_with(x))
-            {
-                ctx.info(
-                    format!(
-                        "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {n:?}"
-                    ),
-                    *span,
-                );
-            }
+        for msg in labels
+            .iter()
+            .filter_map(|l| l.metric_name().and_then(not_a_counter))
+        {
+            ctx.info(msg, *span);
         }
     }
     let mut out = Vec::with_capacity(series.len());
@@ -341,19 +343,11 @@ fn run<A: StepAcc>(ctx: &mut Ctx<'_>, a: &AggregateExpr, grid: Grid) -> Result<O
     }
     let drop_name = src.drop_name();
     let groups = Groups::new(listed.iter().map(|l| (&l.0, drop_name)), a);
-    // Roughly one sample per 15 s of the range per series, each in about range / step
-    // windows for the functions that walk them, plus a value per step.
-    let per_series = ((hi - lo) / 15_000).clamp(1, 1 << 20) as usize;
-    let per_step = match &src {
-        Source::Range { f, w, .. } if f.walks_windows() => {
-            (w.range / grid.step.max(1)).clamp(1, n as i64) as usize
-        }
-        _ => 1,
-    };
-    let work = listed
-        .len()
-        .saturating_mul(per_series.saturating_mul(per_step).saturating_add(n));
-    let threads = par::threads_for(ctx.opts.parallelism, listed.len(), work);
+    let threads = par::threads_for(
+        ctx.opts.parallelism,
+        listed.len(),
+        src.work(listed.len(), lo, hi, grid),
+    );
     let stop = ctx.stop();
     let new_work = || Work {
         samples: Vec::new(),
@@ -459,17 +453,7 @@ fn run<A: StepAcc>(ctx: &mut Ctx<'_>, a: &AggregateExpr, grid: Grid) -> Result<O
             ..
         } => listed
             .iter()
-            .filter_map(|(l, _)| l.metric_name())
-            .filter(|n| {
-                !["_total", "_sum", "_count", "_bucket"]
-                    .iter()
-                    .any(|x| n.ends_with(x))
-            })
-            .map(|n| {
-                format!(
-                    "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {n:?}"
-                )
-            })
+            .filter_map(|(l, _)| l.metric_name().and_then(not_a_counter))
             .collect(),
         _ => Vec::new(),
     };
