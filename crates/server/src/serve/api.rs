@@ -1295,7 +1295,7 @@ mod encode {
         out.extend_from_slice(r.value.type_name().as_bytes());
         out.extend_from_slice(br#"","result":"#);
         match &r.value {
-            Value::Scalar(v, t) => point(out, &mut Stamps::default(), *t, *v),
+            Value::Scalar(v, t) => point(out, None, *t, *v),
             Value::String(s, t) => {
                 out.push(b'[');
                 timestamp(out, *t);
@@ -1317,7 +1317,8 @@ mod encode {
                 if let Some(s) = v.get(i) {
                     metric(out, &s.labels);
                     out.extend_from_slice(br#","value":"#);
-                    point(out, stamps, s.t, s.v);
+                    // One timestamp for the whole vector: no table.
+                    point(out, None, s.t, s.v);
                     out.push(b'}');
                 }
             }
@@ -1329,7 +1330,7 @@ mod encode {
                         if j > 0 {
                             out.push(b',');
                         }
-                        point(out, stamps, p.t, p.v);
+                        point(out, Some(stamps), p.t, p.v);
                     }
                     out.extend_from_slice(b"]}");
                 }
@@ -1382,10 +1383,14 @@ mod encode {
     /// `[t,"v"]`. The usual point is put together in a buffer on the stack and copied out
     /// once: copying each piece into the vector cost a `memcpy` call apiece, most of the time
     /// of a range query's encoding.
-    fn point(out: &mut Vec<u8>, stamps: &mut Stamps, t: i64, v: f64) {
+    fn point(out: &mut Vec<u8>, stamps: Option<&mut Stamps>, t: i64, v: f64) {
         let mut b = Small::new();
         b.push(b'[');
-        if !stamps.write(&mut b, t) {
+        let written = match stamps {
+            Some(stamps) => stamps.write(&mut b, t),
+            None => b.timestamp(t),
+        };
+        if !written {
             out.push(b'[');
             timestamp(out, t);
             out.extend_from_slice(b",\"");
