@@ -1238,12 +1238,18 @@ mod encode {
 
     /// An upper estimate of the answer's size in bytes.
     pub(super) fn estimate(r: &QueryResult) -> usize {
-        let points = match &r.value {
-            Value::Matrix(m) => m.iter().map(|s| s.points.len() + 4).sum(),
-            Value::Vector(v) => v.len() * 4,
-            _ => 1,
-        };
-        128 + points * 40
+        match &r.value {
+            Value::Scalar(..) | Value::String(..) => 128 + 40,
+            _ => 128 + (0..items(r)).map(|i| weight(r, i)).sum::<usize>(),
+        }
+    }
+
+    /// An upper estimate of item `i`'s size in bytes: 40 per point, and the labels as four.
+    fn weight(r: &QueryResult, i: usize) -> usize {
+        match &r.value {
+            Value::Matrix(m) => m.get(i).map_or(0, |s| s.points.len() + 4) * 40,
+            _ => 4 * 40,
+        }
     }
 
     /// `{"status":"success","data":{"resultType":…,"result":…[,"stats":…]}[,"warnings":…][,"infos":…]}`.
@@ -1270,14 +1276,10 @@ mod encode {
     /// The answer's items cut into consecutive runs of about `size` encoded bytes each (an
     /// item larger than that is a run of its own); at least one run, maybe empty.
     pub(super) fn pieces(r: &QueryResult, size: usize) -> Vec<std::ops::Range<usize>> {
-        let weight = |i: usize| match &r.value {
-            Value::Matrix(m) => m.get(i).map_or(0, |s| s.points.len() + 4) * 40,
-            _ => 4 * 40,
-        };
         let mut out = Vec::new();
         let (mut start, mut bytes) = (0, 0);
         for i in 0..items(r) {
-            bytes += weight(i);
+            bytes += weight(r, i);
             if bytes >= size {
                 out.push(start..i + 1);
                 (start, bytes) = (i + 1, 0);
